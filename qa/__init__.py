@@ -1,0 +1,1 @@
+"""qa: offline extractive question answering over news articles."""

@@ -1,0 +1,36 @@
+"""Domain exceptions. The CLI and the HTTP API turn these into clean messages and exit codes."""
+
+from __future__ import annotations
+
+
+class QAError(Exception):
+    """Base class: a problem a user can understand and fix. ``str(err)`` is the message."""
+
+    exit_code = 1
+
+
+class CorpusError(QAError):
+    """One or more articles could not be loaded."""
+
+    def __init__(self, problems: list[tuple[str, str]]):
+        self.problems = problems
+        lines = [f"{path}: {reason}" for path, reason in problems]
+        head = f"{len(problems)} invalid article file(s); nothing was indexed"
+        hint = "fix them, or run with --skip-invalid to index the rest"
+        super().__init__(head + ":\n  " + "\n  ".join(lines) + f"\n({hint})")
+
+
+class IndexLoadError(QAError):
+    """The index is missing, corrupt, stale or was built with another model or format."""
+
+
+class StaleIndexError(IndexLoadError):
+    """The articles changed since the index was built."""
+
+
+class QuestionError(QAError):
+    """The question is empty, too long, or not text."""
+
+
+class InputFileError(QAError):
+    """An input file (batch questions, eval set) cannot be read."""
