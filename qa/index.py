@@ -28,6 +28,7 @@ import os
 import shutil
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +74,12 @@ class Index:
     faiss_index: Any
     bm25: Any
     sentence_passage: np.ndarray  # sentence -> first passage holding it
+    term_df: dict[str, int] = field(default_factory=dict)  # sentence document frequencies
     article_pos: dict[str, int] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
+    _slices: dict[int, tuple[tuple[int, int], tuple[int, int]]] | None = field(
+        default=None, repr=False
+    )
 
     def __post_init__(self) -> None:
         self.article_pos = {a.id: i for i, a in enumerate(self.articles)}
@@ -85,7 +90,7 @@ class Index:
 
     def article_slices(self, pos: int) -> tuple[tuple[int, int], tuple[int, int]]:
         """(sentence range, passage range) of the article at ``pos``; both are contiguous."""
-        if not hasattr(self, "_slices"):
+        if self._slices is None:
             slices: dict[int, list[int]] = {}
             for sid, s in enumerate(self.sentences):
                 r = slices.setdefault(self.article_pos[s.article_id], [sid, sid, -1, -1])
@@ -464,6 +469,10 @@ def _write_build(
     _save_npy(folder / "sentence_vectors.npy", sv.astype(np.float16))
     _save_npy(folder / "passage_vectors.npy", pv.astype(np.float16))
     faiss.write_index(faiss_index, str(folder / "passages.faiss"))
+    df: Counter[str] = Counter()
+    for a, start, end in sent_rows:
+        df.update(set(analyze(articles[a].text[start:end])))
+    _write_json(folder / "term_df.json", {"sentences": len(sent_rows), "df": dict(df)})
     retriever = bm25s.BM25()
     retriever.index([t or [""] for t in tokens], show_progress=False)
     retriever.save(str(folder / "bm25"))
@@ -679,8 +688,12 @@ def load_index(
     except IndexError as err:
         raise IndexLoadError(f"{build}: passages point outside the article table; "
                              f"{_REBUILD_HINT}") from err
+    try:
+        term_df = json.loads((build / "term_df.json").read_text(encoding="utf-8"))["df"]
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise IndexLoadError(f"{build / 'term_df.json'} is corrupt ({err}); {_REBUILD_HINT}") from err
     index = Index(build, manifest, articles, sentences, passages, sv, pv, faiss_index, bm25,
-                  sentence_passage)
+                  sentence_passage, term_df)
     index.fingerprints = prints
     return index
 

@@ -45,9 +45,7 @@ def normalize_article_text(raw: str) -> str:
 # Sentence splitting
 
 _ABBREVIATIONS = frozenset(
-    """mr mrs ms dr prof st jr sr gen col lt sgt capt cmdr adm gov sen rep rev hon pres amb
-    no nos vs etc inc ltd co corp dept univ est approx fig al jan feb mar apr jun jul aug sep
-    sept oct nov dec mt ft e.g i.e u.s u.k u.n a.m p.m""".split()
+    ["mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "gen", "col", "lt", "sgt", "capt", "cmdr", "adm", "gov", "sen", "rep", "rev", "hon", "pres", "amb", "no", "nos", "vs", "etc", "inc", "ltd", "co", "corp", "dept", "univ", "est", "approx", "fig", "al", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "mt", "ft", "e.g", "i.e", "u.s", "u.k", "u.n", "a.m", "p.m"]
 )
 _CLOSERS = "\"'”’»)]"
 _OPENERS = "\"'“‘«(["
@@ -178,14 +176,7 @@ def word_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[
 # Lexical analysis for BM25 and overlap features
 
 STOPWORDS = frozenset(
-    """a about above after again against all am an and any are aren't as at be because been
-    before being below between both but by can could did do does doing down during each few for
-    from further had has have having he her here hers herself him himself his how i if in into
-    is it its itself just me more most my myself no nor not now of off on once only or other our
-    ours ourselves out over own same she should so some such than that the their theirs them
-    themselves then there these they this those through to too under until up very was we were
-    what when where which while who whom whose why will with would you your yours yourself
-    yourselves 's also said say says according did does tell told""".split()
+    ["a", "about", "above", "after", "again", "against", "all", "am", "an", "and", "any", "are", "aren't", "as", "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by", "can", "could", "did", "do", "does", "doing", "down", "during", "each", "few", "for", "from", "further", "had", "has", "have", "having", "he", "her", "here", "hers", "herself", "him", "himself", "his", "how", "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my", "myself", "no", "nor", "not", "now", "of", "off", "on", "once", "only", "or", "other", "our", "ours", "ourselves", "out", "over", "own", "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs", "them", "themselves", "then", "there", "these", "they", "this", "those", "through", "to", "too", "under", "until", "up", "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "whose", "why", "will", "with", "would", "you", "your", "yours", "yourself", "yourselves", "'s", "also", "said", "say", "says", "according", "did", "does", "tell", "told"]
 )
 
 _stemmer_lock = __import__("threading").Lock()

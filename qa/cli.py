@@ -1,0 +1,295 @@
+"""The ``qa`` command line: a thin click layer over the library.
+
+Domain errors (:class:`~qa.errors.QAError`) become one clean ``Error: …`` line on stderr and a
+non-zero exit code; there are no tracebacks for things a user can fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from qa.config import BUNDLED_INDEX, Settings
+from qa.errors import InputFileError, QAError
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+class QAGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except QAError as err:
+            click.echo(f"Error: {err}", err=True)
+            ctx.exit(err.exit_code)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValueError as err:
+        raise QAError(str(err)) from err
+
+
+index_dir_option = click.option(
+    "--index-dir", "index_dir", type=click.Path(file_okay=False, path_type=Path),
+    envvar="QA_INDEX_DIR", default=None, show_envvar=True,
+    help="Index folder (default: the bundled corpus's index/).",
+)
+
+
+@click.group(cls=QAGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="qa")
+def main() -> None:
+    """Answer questions about news articles by quoting them, offline."""
+
+
+# -- index ------------------------------------------------------------------------------------------
+
+
+@main.command("index")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@index_dir_option
+@click.option("--rebuild", is_flag=True, help="Re-embed everything instead of updating.")
+@click.option("--skip-invalid", is_flag=True, help="Index the valid articles and list the rest.")
+@click.option("--model", envvar="QA_MODEL", default="minilm", show_default=True,
+              type=click.Choice(["minilm", "hash"]),
+              help="Embedding model: MiniLM, or 'hash' (lexical, no neural model).")
+@click.option("--max-tokens", type=click.IntRange(16, 512), default=128, show_default=True,
+              help="Passage budget in cl100k_base tokens.")
+@click.option("--overlap", type=click.IntRange(0, 5), default=1, show_default=True,
+              help="Sentences shared by consecutive passages.")
+@click.option("--faiss", "faiss_kind", type=click.Choice(["auto", "flat", "hnsw", "ivfpq"]),
+              default="auto", show_default=True,
+              help="Vector index: exact (flat) or approximate; auto goes approximate for large corpora.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def index_cmd(
+    paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool, skip_invalid: bool,
+    model: str, max_tokens: int, overlap: int, faiss_kind: str, quiet: bool,
+) -> None:
+    """Build or update the index from article files or folders (.md, .txt, .html, .jsonl).
+
+    With no PATH, indexes the bundled corpus. Only new or changed articles are embedded.
+    """
+    from qa.chunking import ChunkParams
+    from qa.corpus import load_corpus
+    from qa.index import build_index
+
+    settings = _settings()
+    inputs = [str(p) for p in paths] or list(settings.corpus)
+    target = index_dir or settings.index_dir
+    loaded = load_corpus(inputs, skip_invalid=skip_invalid)
+    for where, why in loaded.problems:
+        click.echo(f"skipped {where}: {why}", err=True)
+    if not loaded.articles:
+        raise QAError("no valid articles to index")
+    report = build_index(
+        loaded.articles, target, inputs=inputs, model=model, rebuild=rebuild,
+        chunk=ChunkParams(max_tokens=max_tokens, overlap_sentences=overlap),
+        faiss_kind=faiss_kind, progress=not quiet,
+    )
+    if report.unchanged:
+        click.echo(f"Index at {target} is up to date ({report.articles} articles, "
+                   f"{report.passages} passages).")
+    else:
+        click.echo(
+            f"Indexed {report.articles} articles into {report.passages} passages "
+            f"({report.sentences} sentences) at {target} in {report.seconds:.1f}s: "
+            f"{report.embedded_articles} embedded, {report.reused_articles} unchanged, "
+            f"{len(report.removed_articles)} removed."
+        )
+    if loaded.problems:
+        click.echo(f"{len(loaded.problems)} file(s) skipped.", err=True)
+
+
+# -- loading the assistant ------------------------------------------------------------------------
+
+
+def load_assistant(index_dir: Path | None, allow_stale: bool = False, quiet: bool = False) -> Any:
+    """The assistant for ``index_dir``; the bundled corpus's index is built or refreshed on first
+    use, any other index must exist (and is checked for staleness)."""
+    from qa.pipeline import Assistant
+
+    settings = _settings()
+    target = index_dir or settings.index_dir
+    if Path(target).resolve() == BUNDLED_INDEX.resolve() and settings.uses_bundled_corpus:
+        return Assistant.ensure(settings.corpus, target, model=settings.model,
+                                progress=not quiet, top_k=settings.top_k)
+    return Assistant.load(target, stale="ignore" if allow_stale else "error", top_k=settings.top_k)
+
+
+def _parse_history(raw: str | None) -> Any:
+    if not raw:
+        return None
+    text = raw
+    if not raw.lstrip().startswith(("[", "{", '"')) and Path(raw).is_file():
+        text = Path(raw).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return [raw]  # a single earlier question given as plain text
+
+
+def render_answer(answer: Any) -> str:
+    """A readable answer for the terminal: the quote with its short answer marked, then the
+    numbered sources."""
+    if answer.abstained:
+        return answer.message or "Not found in these articles."
+    lines = []
+    if answer.message:
+        lines.append(answer.message)
+    for c in answer.citations:
+        quote = c.quote
+        if c.short_start is not None and c.short_end is not None:
+            a, b = c.short_start - c.start, c.short_end - c.start
+            quote = quote[:a] + "**" + quote[a:b] + "**" + quote[b:]
+        lines.append(f"“{quote}” [{c.n}]")
+    lines.append("")
+    for c in answer.citations:
+        label = c.title or c.article_id
+        meta = ", ".join(x for x in (c.source, c.author, c.date) if x)
+        lines.append(f"[{c.n}] {label}" + (f" — {meta}" if meta else "")
+                     + (f" <{c.url}>" if c.url else "") + f" (chars {c.start}–{c.end})")
+    lines.append(f"confidence {answer.confidence:.2f}")
+    return "\n".join(lines)
+
+
+@main.command("ask")
+@click.argument("question")
+@index_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the answer contract as JSON.")
+@click.option("--history", default=None,
+              help="Earlier conversation: a JSON list of questions or {role, content} "
+                   "messages, or a file holding one.")
+@click.option("--top-k", type=click.IntRange(1, 50), default=None, help="Passages to read.")
+@click.option("--source", "sources", multiple=True, help="Only articles from this outlet.")
+@click.option("--date-from", default="", help="Only articles dated on/after (YYYY-MM-DD).")
+@click.option("--date-to", default="", help="Only articles dated on/before (YYYY-MM-DD).")
+@click.option("--allow-stale", is_flag=True, help="Answer from a stale index anyway.")
+def ask_cmd(
+    question: str, index_dir: Path | None, as_json: bool, history: str | None,
+    top_k: int | None, sources: tuple[str, ...], date_from: str, date_to: str,
+    allow_stale: bool,
+) -> None:
+    """Answer one QUESTION from the indexed articles."""
+    from qa.retrieval import Filters
+
+    assistant = load_assistant(index_dir, allow_stale=allow_stale, quiet=as_json)
+    filters = Filters(sources=sources, date_from=date_from, date_to=date_to)
+    answer = assistant.ask(question, _parse_history(history), top_k=top_k,
+                           filters=filters or None)
+    if as_json:
+        click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_answer(answer))
+
+
+# -- batch ---------------------------------------------------------------------------------------------
+
+
+@main.command("batch")
+@click.argument("infile", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Output file (default: standard output). Written atomically.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default=None,
+              help="Output format (default: from the output file's extension, else jsonl).")
+@index_dir_option
+@click.option("--allow-stale", is_flag=True, help="Answer from a stale index anyway.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def batch_cmd(
+    infile: Path, output: Path | None, fmt: str | None, index_dir: Path | None,
+    allow_stale: bool, quiet: bool,
+) -> None:
+    """Answer every question in INFILE (.txt, .csv or .jsonl), one output record per input."""
+    from tqdm.auto import tqdm
+
+    from qa.batch import atomic_writer, read_questions, run_batch, write_answers
+
+    items = read_questions(infile)
+    fmt = fmt or ("csv" if output and output.suffix.lower() == ".csv" else "jsonl")
+    if output is not None and output.exists() and output.is_dir():
+        raise InputFileError(f"{output}: is a folder; give an output file name")
+    if output is not None and output.resolve() == infile.resolve():
+        raise InputFileError("the output file must not be the input file")
+    assistant = load_assistant(index_dir, allow_stale=allow_stale, quiet=quiet)
+    with tqdm(total=len(items), desc="answering", unit="q", disable=quiet,
+              file=sys.stderr) as bar:
+        answers = run_batch(assistant.ask_many, items, on_progress=bar.update)
+    if output is None:
+        write_answers(answers, sys.stdout, fmt)
+    else:
+        with atomic_writer(output) as fh:
+            write_answers(answers, fh, fmt)
+        errors = sum(1 for a in answers if a.error)
+        click.echo(f"Wrote {len(answers)} answers to {output}"
+                   + (f" ({errors} with errors)" if errors else "") + ".", err=True)
+
+
+# -- eval -----------------------------------------------------------------------------------------------
+
+
+@main.command("eval")
+@click.argument("questions", type=click.Path(exists=True, path_type=Path),
+                default=Path(__file__).resolve().parent.parent / "eval" / "questions.jsonl")
+@index_dir_option
+@click.option("--corpus", "corpus", multiple=True, type=click.Path(exists=True, path_type=Path),
+              help="Articles to index for this evaluation (default: a corpus.jsonl beside "
+                   "QUESTIONS, else the bundled corpus).")
+@click.option("--split", default=None, help="Only questions of this split (dev or test).")
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+@click.option("--model", default="minilm", type=click.Choice(["minilm", "hash"]),
+              show_default=True, help="Embedding model for an index built here.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def eval_cmd(
+    questions: Path, index_dir: Path | None, corpus: tuple[Path, ...], split: str | None,
+    as_json: bool, model: str, quiet: bool,
+) -> None:
+    """Evaluate on QUESTIONS (the bundled benchmark by default, or a SQuAD-style folder)."""
+    from qa.evaluation import evaluate, format_table, load_eval_set
+    from qa.pipeline import Assistant
+
+    settings = _settings()
+    folder = questions if questions.is_dir() else questions.parent
+    sources = [str(p) for p in corpus]
+    if not sources and (folder / "corpus.jsonl").is_file():
+        sources = [str(folder / "corpus.jsonl")]
+    if sources:
+        target = index_dir or settings.data_dir / "eval-index" / f"{folder.name}-{model}"
+        assistant = Assistant.ensure(sources, target, model=model, progress=not quiet)
+    else:
+        assistant = load_assistant(index_dir, quiet=quiet)
+    items = load_eval_set(questions)
+    if split:
+        items = [i for i in items if i.split == split]
+        if not items:
+            raise QAError(f"no questions with split {split!r} in {questions}")
+    report = evaluate(assistant, items, progress=not quiet)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+    else:
+        click.echo(format_table(report))
+
+
+@main.command("info")
+@index_dir_option
+def info_cmd(index_dir: Path | None) -> None:
+    """Describe an index: model, counts, chunking, FAISS kind, staleness."""
+    from qa.index import check_stale, load_index
+
+    index = load_index(index_dir or _settings().index_dir)
+    info = index.describe()
+    info["stale"] = check_stale(index)
+    click.echo(json.dumps(info, indent=2))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,45 @@
+"""Settings in one typed place. Every field has an environment variable fallback."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
+BUNDLED_INDEX = PROJECT_ROOT / "index"
+
+
+def _env_list(name: str, default: str = "") -> tuple[str, ...]:
+    raw = os.environ.get(name, default)
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    try:
+        return int(raw) if raw else default
+    except ValueError as err:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from err
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = field(default_factory=lambda: Path(os.environ.get("QA_INDEX_DIR") or BUNDLED_INDEX))
+    corpus: tuple[str, ...] = field(
+        default_factory=lambda: _env_list("QA_CORPUS") or (str(BUNDLED_CORPUS),)
+    )
+    model: str = field(default_factory=lambda: os.environ.get("QA_MODEL", "minilm"))
+    data_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("QA_DATA_DIR") or PROJECT_ROOT / "data")
+    )
+    top_k: int = field(default_factory=lambda: _env_int("QA_TOP_K", 6))
+    embed_origins: tuple[str, ...] = field(default_factory=lambda: _env_list("QA_EMBED_ORIGINS"))
+    max_concurrency: int = field(default_factory=lambda: _env_int("QA_MAX_CONCURRENCY", 4))
+    max_queue: int = field(default_factory=lambda: _env_int("QA_MAX_QUEUE", 32))
+    max_batch: int = field(default_factory=lambda: _env_int("QA_MAX_BATCH", 100))
+
+    @property
+    def uses_bundled_corpus(self) -> bool:
+        return self.corpus == (str(BUNDLED_CORPUS),)

@@ -1,0 +1,195 @@
+"""The pipeline: question → (follow-up resolution) → hybrid retrieval → reader → Answer.
+
+:class:`Assistant` is the Python API. The CLI, the batch runner, the HTTP API and the chat all
+call it, so they all return the same :class:`~qa.types.Answer`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.answering import Reader, ReaderSettings
+from qa.corpus import load_corpus
+from qa.embedding import Embedder, make_embedder
+from qa.errors import IndexLoadError, QAError
+from qa.index import BuildReport, Index, build_index, check_stale, ensure_fresh, load_index
+from qa.questions import analyze_question
+from qa.retrieval import Filters, HybridRetriever
+from qa.types import Answer
+
+
+class Assistant:
+    """Answers questions from one index. Thread-safe; load once, ask many times."""
+
+    def __init__(
+        self,
+        index: Index,
+        embedder: Embedder | None = None,
+        reader: ReaderSettings | None = None,
+        top_k: int = 6,
+    ) -> None:
+        self.index = index
+        self.embedder = embedder or make_embedder(index.model_name)
+        if self.embedder.name != index.model_name:
+            raise IndexLoadError(
+                f"the index at {index.path} was built with {index.model_name}, "
+                f"not {self.embedder.name}; rebuild it with `qa index --rebuild`"
+            )
+        self.retriever = HybridRetriever(index)
+        self.reader = Reader(index, reader)
+        self.top_k = top_k
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_lock = threading.Lock()
+
+    # -- construction ----------------------------------------------------------------------------
+    @classmethod
+    def load(
+        cls, index_dir: str | Path, *, stale: str = "error", **kwargs: Any
+    ) -> Assistant:
+        """Load an index. ``stale``: "error" raises when articles changed since the build,
+        "ignore" does not check."""
+        index = load_index(index_dir)
+        if stale == "error":
+            ensure_fresh(index)
+        return cls(index, **kwargs)
+
+    @classmethod
+    def ensure(
+        cls,
+        corpus: Sequence[str | Path],
+        index_dir: str | Path,
+        *,
+        model: str = "minilm",
+        progress: bool = True,
+        **kwargs: Any,
+    ) -> Assistant:
+        """Load the index for ``corpus``, building or refreshing it first when it is missing or
+        stale (the bundled corpus's first-use path)."""
+        try:
+            index = load_index(index_dir)
+            if not check_stale(index):
+                return cls(index, **kwargs)
+        except IndexLoadError:
+            pass
+        refresh(corpus, index_dir, model=model, progress=progress)
+        return cls(load_index(index_dir), **kwargs)
+
+    # -- asking -----------------------------------------------------------------------------------
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        out: list[np.ndarray | None] = []
+        todo: list[int] = []
+        with self._cache_lock:
+            for i, t in enumerate(texts):
+                vec = self._cache.get(t)
+                if vec is not None:
+                    self._cache.move_to_end(t)
+                else:
+                    todo.append(i)
+                out.append(vec)
+        if todo:
+            vecs = self.embedder.encode([texts[i] for i in todo])
+            with self._cache_lock:
+                for i, vec in zip(todo, vecs, strict=True):
+                    out[i] = vec
+                    self._cache[texts[i]] = vec
+                    if len(self._cache) > 2048:
+                        self._cache.popitem(last=False)
+        return np.vstack([v for v in out if v is not None])
+
+    def ask(
+        self,
+        question: str,
+        history: Any = None,
+        *,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        id: str = "",
+    ) -> Answer:
+        """Answer one question. ``history`` is a list of earlier questions or of
+        ``{"role", "content"}`` messages. Raises :class:`~qa.errors.QuestionError` for an empty
+        or over-long question."""
+        t0 = time.perf_counter()
+        info = analyze_question(question, history)
+        qvec = self._encode([info.query])[0]
+        return self._finish(info, qvec, top_k, filters, id, t0)
+
+    def _finish(self, info: Any, qvec: np.ndarray, top_k: int | None, filters: Filters | None,
+                answer_id: str, t0: float) -> Answer:
+        k = max(1, min(50, top_k or self.top_k))
+        hits = self.retriever.search(info.query, qvec, k=max(k, self.reader.settings.passages),
+                                     filters=filters)
+        answer = self.reader.read(info, qvec, hits[: max(k, 1)], answer_id=answer_id)
+        return _with_timing(answer, t0)
+
+    def ask_many(
+        self, questions: Iterable[str | dict[str, Any]], *, batch_size: int = 64
+    ) -> list[Answer]:
+        """Answer many questions; query encoding is batched. Items are question strings or
+        ``{"id", "question", "history"}`` dicts. A bad item gives an Answer with ``error`` set
+        instead of stopping the run."""
+        items = list(questions)
+        answers: list[Answer] = []
+        for lo in range(0, len(items), batch_size):
+            chunk = items[lo : lo + batch_size]
+            prepared: list[tuple[str, str, Any]] = []
+            for n, item in enumerate(chunk, start=lo + 1):
+                qid, raw, history = str(n), item, None
+                if isinstance(item, dict):
+                    qid = str(item.get("id") or qid)
+                    raw, history = item.get("question"), item.get("history")
+                try:
+                    prepared.append((qid, str(raw or ""), analyze_question(raw, history)))
+                except QAError as err:
+                    prepared.append((qid, str(raw or ""), err))
+            texts = [info.query for _, _, info in prepared if not isinstance(info, QAError)]
+            t0 = time.perf_counter()
+            vecs = iter(self._encode(texts)) if texts else iter(())
+            share = (time.perf_counter() - t0) / max(1, len(texts))
+            for qid, raw, info in prepared:
+                if isinstance(info, QAError):
+                    answers.append(error_answer(qid, raw, str(info)))
+                    continue
+                t1 = time.perf_counter() - share
+                answers.append(self._finish(info, next(vecs), None, None, qid, t1))
+        return answers
+
+    def describe(self) -> dict[str, Any]:
+        return self.index.describe()
+
+
+def _with_timing(answer: Answer, t0: float) -> Answer:
+    from dataclasses import replace
+
+    return replace(answer, timing_ms=(time.perf_counter() - t0) * 1000.0)
+
+
+def error_answer(qid: str, question: str, error: str) -> Answer:
+    return Answer(
+        id=qid, question=question, answer="", short_answer="", abstained=True, confidence=0.0,
+        error=error,
+    )
+
+
+def refresh(
+    corpus: Sequence[str | Path],
+    index_dir: str | Path,
+    *,
+    model: str = "minilm",
+    skip_invalid: bool = False,
+    rebuild: bool = False,
+    progress: bool = True,
+    **kwargs: Any,
+) -> BuildReport:
+    """Load the articles under ``corpus`` and build or update the index in ``index_dir``."""
+    loaded = load_corpus(corpus, skip_invalid=skip_invalid)
+    return build_index(
+        loaded.articles, index_dir, inputs=list(corpus), model=model, rebuild=rebuild,
+        progress=progress, **kwargs,
+    )

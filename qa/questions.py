@@ -1,0 +1,151 @@
+"""Question analysis: the expected answer type, and follow-up resolution from chat history."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from qa.errors import QuestionError
+
+MAX_QUESTION_CHARS = 1000
+
+# answer types
+NUMBER, MONEY, PERCENT, DATE, PERSON, PLACE, ORG, REASON, LIST, OTHER = (
+    "number", "money", "percent", "date", "person", "place", "org", "reason", "list", "other",
+)
+
+_TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
+    (MONEY, re.compile(r"\bhow much (?:money|funding|cash|aid)\b|\bhow much\b.*\b(?:cost|fund|pay|paid|spend|spent|pledged?|disburs|budget|worth|dollars?)")),
+    (PERCENT, re.compile(r"\b(?:what|which) (?:percentage|percent|proportion|share|fraction)\b|\bwhat part\b")),
+    (DATE, re.compile(r"\bwhen\b|\b(?:what|which) (?:year|date|day|month|decade|century|time)\b|\bhow long ago\b|\bsince when\b|\bin what year\b|\bon what (?:date|day)\b")),
+    (NUMBER, re.compile(r"\bhow (?:many|much|large|big|long|old|far|high|often)\b|\b(?:what|which) (?:number|amount|size|figure|total|count)\b|\bwhat was the (?:number|total|size)\b")),
+    (PERSON, re.compile(r"^(?:and )?(?:who|whom|whose)\b|\b(?:who|whom|whose)\b|\b(?:which|what) (?:person|official|leader|president|minister|man|woman|politician|journalist|author|head|secretary|diplomat|commander|envoy)\b")),
+    (PLACE, re.compile(r"\bwhere\b|\b(?:which|what) (?:country|countries|city|cities|place|places|region|regions|area|areas|town|nation|nations|capital|site|sites|state|continent|location|neighbou?rhoods?|island)\b|\bfrom where\b")),
+    (ORG, re.compile(r"\b(?:which|what) (?:organi[sz]ation|group|agency|body|institution|company|network|outlet|council|party|force|mission)\b")),
+    (REASON, re.compile(r"^(?:and )?why\b|\bwhy\b|\bfor what reason\b|\bwhat (?:caused|led to|prompted|is the reason)\b|\bhow come\b")),
+    (LIST, re.compile(r"\b(?:what|which) (?:are|were) the (?:\w+ )?(?:three|two|four|five|main|key)\b|\b(?:three|two|four|five|several) (?:\w+ )?(?:requirements|proposals|conditions|things|steps|sites|countries|reasons|demands)\b|\bname the\b|\blist\b")),
+]
+
+_PRONOUNS = re.compile(
+    r"\b(?:he|she|him|her|his|hers|they|them|their|theirs|it|its|this|that|these|those|there|then|the same)\b",
+    re.IGNORECASE,
+)
+_ELLIPSIS = re.compile(
+    r"^\s*(?:and|but|also|what about|how about|and what about|what of|or)\b", re.IGNORECASE
+)
+_WH = re.compile(r"\b(?:who|whom|whose|what|which|when|where|why|how)\b", re.IGNORECASE)
+_CAPS = re.compile(r"\b[A-Z][\w’'\-]+(?:\s+(?:[A-Z][\w’'\-]+|of|de|du|la|al|bin))*")
+
+
+@dataclass(frozen=True)
+class QuestionInfo:
+    text: str  # the question as asked (stripped)
+    query: str  # what retrieval should search for (includes context for follow-ups)
+    answer_type: str
+    followup: bool = False
+    resolved: str = ""  # a readable resolved form for follow-ups
+
+
+def validate_question(question: Any) -> str:
+    if not isinstance(question, str):
+        raise QuestionError("the question must be text")
+    text = " ".join(question.replace("\x00", " ").split())
+    if not text:
+        raise QuestionError("the question is empty")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise QuestionError(
+            f"the question is too long ({len(text)} characters; the limit is {MAX_QUESTION_CHARS})"
+        )
+    if not any(ch.isalnum() for ch in text):
+        raise QuestionError("the question has no words in it")
+    return text
+
+
+def answer_type(question: str) -> str:
+    q = question.lower()
+    for kind, pattern in _TYPE_RULES:
+        if pattern.search(q):
+            return kind
+    return OTHER
+
+
+def normalize_history(history: Any) -> list[tuple[str, str]]:
+    """History as (role, content) pairs from any accepted form.
+
+    Accepts a list of strings (earlier user questions), a list of ``{"role", "content"}``
+    messages, or a list of ``(user, assistant)`` pairs.
+    """
+    if history is None:
+        return []
+    if isinstance(history, str):
+        history = [history]
+    if not isinstance(history, Sequence):
+        raise QuestionError("history must be a list of questions or of {role, content} messages")
+    out: list[tuple[str, str]] = []
+    for item in history:
+        if isinstance(item, str):
+            out.append(("user", item))
+        elif isinstance(item, dict):
+            role = str(item.get("role", "user"))
+            content = item.get("content", "")
+            if isinstance(content, list):  # multimodal-style content parts
+                content = " ".join(
+                    str(p.get("text", "")) if isinstance(p, dict) else str(p) for p in content
+                )
+            if not isinstance(content, str):
+                content = str(content) if content is not None else ""
+            out.append((role if role in ("user", "assistant") else "user", content))
+        elif isinstance(item, (list, tuple)) and len(item) == 2:
+            user, bot = item
+            if user:
+                out.append(("user", str(user)))
+            if bot:
+                out.append(("assistant", str(bot)))
+        else:
+            raise QuestionError(
+                "history items must be strings, {role, content} messages or [user, assistant] pairs"
+            )
+    return out
+
+
+def is_followup(question: str) -> bool:
+    q = question.strip()
+    if _ELLIPSIS.match(q):
+        return True
+    if _PRONOUNS.search(q):
+        # "that"/"this" as a determiner of a fresh noun phrase is still a reference
+        return True
+    # very short questions without a wh-word ("The original target?")
+    return not _WH.search(q) and len(q.split()) <= 5
+
+
+def _names(text: str) -> list[str]:
+    names = []
+    for m in _CAPS.finditer(text):
+        span = m.group(0)
+        if m.start() == 0 and " " not in span:
+            continue  # a sentence-initial capital alone is not a name
+        names.append(span)
+    return names
+
+
+def analyze_question(question: str, history: Any = None) -> QuestionInfo:
+    """Validate a question and, when it leans on the conversation, fold the context in."""
+    text = validate_question(question)
+    turns = normalize_history(history)
+    kind = answer_type(text)
+    previous_user = [c for r, c in turns if r == "user" and c.strip()]
+    if not previous_user or not is_followup(text):
+        return QuestionInfo(text, text, kind)
+    prev = " ".join(previous_user[-1].split())[:MAX_QUESTION_CHARS]
+    if kind == OTHER and not _WH.search(text):
+        kind = answer_type(prev)
+    last_answer = next((c for r, c in reversed(turns) if r == "assistant" and c.strip()), "")
+    context = prev
+    if last_answer:
+        # names from the last answer help resolve "he"/"she"/"they"
+        context += " " + " ".join(_names(last_answer)[:3])
+    resolved = f"{text} (following up on: {prev})"
+    return QuestionInfo(text, f"{context} {text}", kind, followup=True, resolved=resolved)

@@ -1,0 +1,218 @@
+"""Short-answer candidates inside a sentence: figures, dates, names, places and phrases.
+
+Every candidate is an exact ``(start, end)`` span of the sentence text, so the short answer is
+always verbatim. Types come from the surface of the text (numbers, calendar words, capitalised
+names and the words around them); there is no trained tagger.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from qa import questions as qt
+from qa.text import STOPWORDS, words
+
+_MONTHS = (
+    "January|February|March|April|May|June|July|August|September|October|November|December|"
+    "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
+)
+_DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+_NUMWORD = (
+    r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
+    r"forty|fifty|sixty|hundred|thousand|dozens?|hundreds|thousands|millions|a (?:thousand|hundred|"
+    r"million|dozen)|half)"
+)
+_SCALE = r"(?:\s?(?:million|billion|trillion|thousand|hundred|m|bn|k)\b)?"
+_NUMBER = re.compile(
+    r"(?:(?:about|around|nearly|almost|approximately|roughly|some|over|more than|less than|"
+    r"fewer than|at least|up to|only|just|another)\s+)?"
+    r"(?:[$€£]\s?\d[\d,]*(?:\.\d+)?" + _SCALE + r"|\d[\d,]*(?:\.\d+)?" + _SCALE
+    + r"(?:\s?(?:%|percent\b|per cent\b))?|\b" + _NUMWORD + r"\b(?:\s(?:" + _NUMWORD + r"))*)",
+    re.IGNORECASE,
+)
+_DATE = re.compile(
+    r"\b(?:(?:" + _DAYS + r"),?\s+)?(?:(?:" + _MONTHS + r")\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?"
+    r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:" + _MONTHS + r")(?:,?\s+\d{4})?"
+    r"|(?:" + _MONTHS + r")\.?,?\s+\d{4}"
+    r"|(?:" + _MONTHS + r")\b"
+    r"|(?:" + _DAYS + r")\b"
+    r"|(?:early|mid|late)[- ](?:1[5-9]|20)\d\ds?|(?:1[5-9]|20)\d\d[-–]\d{2,4}|(?:1[5-9]|20)\d\ds?\b"
+    r"|(?:next|last|this) (?:week|month|year)|(?:in )?the coming (?:days|weeks|months)"
+    r"|(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve) "
+    r"(?:days|weeks|months|years)"
+    r"|(?:the )?(?:\d{1,2}(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|seventh|eighth|"
+    r"ninth|tenth|eleventh|twelfth|\w+teenth|\w+tieth) century)",
+    re.IGNORECASE,
+)
+_NAME = re.compile(
+    r"(?<![\w’'])(?:[A-Z][\w’'\-.]*|[A-Z]{2,})(?:\s+(?:(?:of|de|du|la|van|von|bin|al|and|the)\s+)?"
+    r"(?:[A-Z][\w’'\-.]*|\d+))*"
+)
+_TITLES = frozenset(
+    ["president", "prime", "minister", "secretary-general", "secretary", "general", "dr", "mr", "mrs", "ms", "prof", "chancellor", "governor", "senator", "king", "queen", "prince", "princess", "ambassador", "envoy", "commissioner", "director", "chief", "spokesman", "spokeswoman", "spokesperson", "pope", "bishop", "duke", "earl", "lord", "sir", "judge", "chairman", "chairwoman", "leader", "head", "commander", "founder", "ceo"]
+)
+_PLACE_PREP = frozenset(["in", "at", "from", "to", "into", "near", "across", "outside", "inside", "throughout", "toward", "towards"])
+_PERSON_VERBS = re.compile(
+    r"^\s*(?:,\s*)?(?:said|says|told|wrote|added|noted|argued|stated|announced|urged|warned|"
+    r"explained|emphasi[sz]ed|acknowledged|called|described|commended|echoed)\b"
+)
+_NOT_NAMES = frozenset(
+    (_MONTHS + "|" + _DAYS).lower().split("|")
+    + ["the", "a", "an", "this", "that", "these", "those", "it", "he", "she", "they", "we", "i", "but", "however", "while", "despite"]
+)
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    kind: str
+    text: str
+
+
+def _clean(text: str, start: int, end: int) -> tuple[int, int]:
+    while start < end and text[start] in " ,;:-–—(\"'“‘":
+        start += 1
+    while end > start and text[end - 1] in " ,;:.-–—)\"'”’":
+        end -= 1
+    # keep a closing bracket or quote that has its opener inside the span
+    return start, end
+
+
+def numbers(text: str) -> list[Span]:
+    out = []
+    for m in _NUMBER.finditer(text):
+        s, e = _clean(text, m.start(), m.end())
+        frag = text[s:e]
+        if not any(c.isdigit() for c in frag) and not re.search(_NUMWORD, frag, re.IGNORECASE):
+            continue
+        if re.fullmatch(r"\d{4}", frag.strip()) and 1500 < int(frag) < 2100:
+            continue  # a year
+        out.append(Span(s, e, qt.NUMBER, frag))
+    return out
+
+
+def dates(text: str) -> list[Span]:
+    return [Span(m.start(), m.end(), qt.DATE, m.group(0)) for m in _DATE.finditer(text)]
+
+
+def names(text: str) -> list[Span]:
+    out = []
+    for m in _NAME.finditer(text):
+        s, e = m.start(), m.end()
+        frag = text[s:e]
+        # drop a leading title word ("President William Ruto" -> keep both forms)
+        toks = frag.split()
+        while toks and toks[-1].lower() in ("of", "de", "and", "the"):
+            toks.pop()
+        if not toks:
+            continue
+        frag = " ".join(toks)
+        e = s + len(frag)
+        if frag.lower() in _NOT_NAMES or frag.lower() in STOPWORDS:
+            continue
+        out.append(Span(s, e, "name", text[s:e]))
+        lead = toks[0].lower().rstrip(".")
+        if len(toks) > 1 and lead in _TITLES:
+            k = 1
+            while k < len(toks) - 1 and toks[k].lower() in _TITLES:
+                k += 1
+            inner = text.index(toks[k], s)
+            out.append(Span(inner, e, "name", text[inner:e]))
+    return out
+
+
+def _prev_word(text: str, start: int) -> str:
+    m = re.search(r"([\w’'\-]+)\W*$", text[:start])
+    return m.group(1).lower() if m else ""
+
+
+def classify_name(text: str, span: Span) -> str:
+    """person, place or org for a capitalised span, from the words around it."""
+    frag = span.text
+    toks = frag.split()
+    prev = _prev_word(text, span.start)
+    after = text[span.end : span.end + 40]
+    low = frag.lower()
+    if any(w in low for w in ("council", "nations", "police", "mission", "organization",
+                              "organisation", "assembly", "watch", "network", "agency", "bank",
+                              "university", "ministry", "committee", "party", "army", "force",
+                              "house", "academy", "group", "association", "union", "court")):
+        return qt.ORG
+    if prev in _TITLES or toks[0].lower().rstrip(".") in _TITLES or _PERSON_VERBS.match(after):
+        return qt.PERSON
+    if prev in _PLACE_PREP:
+        return qt.PLACE
+    if len(toks) in (2, 3) and all(t[:1].isupper() and t[1:].islower() for t in toks):
+        return qt.PERSON
+    return qt.PLACE if len(toks) == 1 else qt.ORG
+
+
+def candidates(text: str, kind: str) -> list[Span]:
+    """Spans of ``text`` that could answer a question expecting ``kind``."""
+    if kind in (qt.NUMBER, qt.MONEY, qt.PERCENT):
+        spans = numbers(text)
+        if kind == qt.MONEY:
+            spans = [s for s in spans if re.search(r"[$€£]|dollar|shilling|euro", text[s.start:s.end + 10], re.I)] or spans
+        if kind == qt.PERCENT:
+            spans = [s for s in spans if re.search(r"%|per ?cent", s.text, re.I)] or spans
+        return spans
+    if kind == qt.DATE:
+        return dates(text)
+    if kind in (qt.PERSON, qt.PLACE, qt.ORG):
+        found = []
+        for s in names(text):
+            k = classify_name(text, s)
+            if k == kind or (kind == qt.PERSON and k == qt.ORG and "Watch" in s.text):
+                found.append(Span(s.start, s.end, kind, s.text))
+        return found
+    return []
+
+
+def phrase_candidates(text: str, question_terms: set[str]) -> list[Span]:
+    """Runs of words that are not in the question, split at punctuation and clause words.
+
+    For what/which/how questions the answer is usually such a run next to the words the
+    question and the sentence share.
+    """
+    out = []
+    breaks = re.compile(r"[,;:()“”\"—–]|\s-\s|\b(?:and|but|which|who|while|because|as|that|after|before|when|where|said|says)\b")
+    pos = 0
+    pieces: list[tuple[int, int]] = []
+    for m in breaks.finditer(text):
+        pieces.append((pos, m.start()))
+        pos = m.end()
+    pieces.append((pos, len(text)))
+    for ps, pe in pieces:
+        tokens = [(m.start() + ps, m.end() + ps, m.group(0)) for m in re.finditer(r"[\w’'\-.$%]+", text[ps:pe])]
+        run: list[tuple[int, int, str]] = []
+        for tok in [*tokens, (0, 0, "")]:
+            w = tok[2].lower().strip(".")
+            norm = words(w)
+            in_q = bool(norm) and norm[0] in question_terms
+            if tok[2] and not in_q:
+                run.append(tok)
+                continue
+            while run and run[0][2].lower() in STOPWORDS:
+                run.pop(0)
+            while run and run[-1][2].lower() in STOPWORDS:
+                run.pop()
+            if run:
+                s, e = _clean(text, run[0][0], run[-1][1])
+                if s < e:
+                    out.append(Span(s, e, qt.OTHER, text[s:e]))
+            run = []
+    return out
+
+
+def reason_candidates(text: str) -> list[Span]:
+    """Clauses introduced by causal words: 'because …', 'due to …', 'to …' (purpose)."""
+    out = []
+    for m in re.finditer(
+        r"\b(?:because(?: of)?|due to|owing to|as a result of|since|so that|in order to|citing|"
+        r"after|amid|given)\b[^.;]*", text, re.IGNORECASE
+    ):
+        s, e = _clean(text, m.start(), m.end())
+        out.append(Span(s, e, qt.REASON, text[s:e]))
+    return out
