@@ -6,6 +6,7 @@ Everything it returns is quoted from the articles; it writes no text of its own.
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -69,13 +70,34 @@ def parse_figure(text: str) -> float | None:
     """The numeric value of a figure span ('about 1,000' -> 1000, '$68 million' -> 6.8e7)."""
     low = text.lower()
     m = re.search(r"\d[\d,]*(?:\.\d+)?", low)
-    words_map = {"a thousand": 1e3, "a hundred": 1e2, "a million": 1e6, "a dozen": 12, "half": 0.5,
-                 "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-                 "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20,
-                 "thirty": 30, "forty": 40, "fifty": 50, "hundred": 100, "thousand": 1e3}
+    words_map = {
+        "a thousand": 1e3,
+        "a hundred": 1e2,
+        "a million": 1e6,
+        "a dozen": 12,
+        "half": 0.5,
+        "one": 1,
+        "two": 2,
+        "three": 3,
+        "four": 4,
+        "five": 5,
+        "six": 6,
+        "seven": 7,
+        "eight": 8,
+        "nine": 9,
+        "ten": 10,
+        "eleven": 11,
+        "twelve": 12,
+        "twenty": 20,
+        "thirty": 30,
+        "forty": 40,
+        "fifty": 50,
+        "hundred": 100,
+        "thousand": 1e3,
+    }
     if m:
         value = float(m.group(0).replace(",", ""))
-        rest = low[m.end():]
+        rest = low[m.end() :]
     else:
         for w, v in words_map.items():
             if re.search(rf"\b{w}\b", low):
@@ -83,8 +105,14 @@ def parse_figure(text: str) -> float | None:
                 break
         else:
             return None
-    for word, mult in (("trillion", 1e12), ("billion", 1e9), ("bn", 1e9), ("million", 1e6),
-                       ("thousand", 1e3), ("hundred", 1e2)):
+    for word, mult in (
+        ("trillion", 1e12),
+        ("billion", 1e9),
+        ("bn", 1e9),
+        ("million", 1e6),
+        ("thousand", 1e3),
+        ("hundred", 1e2),
+    ):
         if re.match(rf"\s?{word}\b", rest):
             value *= mult
             break
@@ -141,7 +169,7 @@ class Reader:
         weights = {t: self.idf(t) for t in main_terms}
         weights.update({t: 0.5 * self.idf(t) for t in context_terms if t not in weights})
         total = sum(weights.values()) or 1.0
-        q_bigrams = set(zip(main_terms, main_terms[1:], strict=False))
+        q_bigrams = set(itertools.pairwise(main_terms))
         qset = set(weights)
         q_words = set(words(info.text))
 
@@ -165,8 +193,9 @@ class Reader:
             context = sum(w for t, w in weights.items() if t in ctx) / total
             s_list = analyze(sent.text)
             bigram = (
-                len(q_bigrams & set(zip(s_list, s_list[1:], strict=False))) / len(q_bigrams)
-                if q_bigrams else 0.0
+                len(q_bigrams & set(itertools.pairwise(s_list))) / len(q_bigrams)
+                if q_bigrams
+                else 0.0
             )
             short = self._short_answer(sent.text, info, qset, q_words)
             typed = 0.0
@@ -176,11 +205,16 @@ class Reader:
                 typed = 1.0 if short is not None else 0.3
             else:
                 typed = 0.5
-            c = Candidate(sid, 0.0, float(d), passage_score[sid], lexical, context, typed, bigram,
-                          short)
+            c = Candidate(
+                sid, 0.0, float(d), passage_score[sid], lexical, context, typed, bigram, short
+            )
             c.score = (
-                s.w_dense * c.dense + s.w_passage * c.passage + s.w_lexical * c.lexical
-                + s.w_context * c.context + s.w_type * c.typed + s.w_bigram * c.bigram
+                s.w_dense * c.dense
+                + s.w_passage * c.passage
+                + s.w_lexical * c.lexical
+                + s.w_context * c.context
+                + s.w_type * c.typed
+                + s.w_bigram * c.bigram
             )
             cands.append(c)
         cands.sort(key=lambda c: -c.score)
@@ -198,10 +232,18 @@ class Reader:
         conflict = self._conflicting(info, cands) if info.answer_type in _FIGURE_TYPES else []
         if conflict:
             quotes = [self._quote(c.sid, c.short, single=True) for c in [best, *conflict]]
-            figures = ", ".join(f"{c.short.text} [{i}]" for i, c in enumerate([best, *conflict], 1)
-                                if c.short)
-            return self._answer(info, answer_id, confidence, quotes, best.short, conflict=True,
-                                message=f"The articles give different figures: {figures}.")
+            figures = ", ".join(
+                f"{c.short.text} [{i}]" for i, c in enumerate([best, *conflict], 1) if c.short
+            )
+            return self._answer(
+                info,
+                answer_id,
+                confidence,
+                quotes,
+                best.short,
+                conflict=True,
+                message=f"The articles give different figures: {figures}.",
+            )
         return self._answer(
             info, answer_id, confidence, [self._quote(best.sid, best.short)], best.short
         )
@@ -219,7 +261,7 @@ class Reader:
             colon = text.index(":") + 1
             rest = text[colon:].strip()
             st = text.index(rest, colon) if rest else colon
-            found = [sp.Span(st, st + len(rest.rstrip(".”\"")), qt.LIST, rest.rstrip(".”\""))]
+            found = [sp.Span(st, st + len(rest.rstrip('.”"')), qt.LIST, rest.rstrip('.”"'))]
         else:
             found = sp.phrase_candidates(text, qset)
         # the answer is not something the question already says
@@ -227,8 +269,11 @@ class Reader:
         found = [c for c in found if c.text.lower() not in " ".join(q_words)]
         if not found:
             return None
-        anchors = [m.start() for m in re.finditer(r"[\w’'\-]+", text)
-                   if (a := analyze(m.group(0))) and a[0] in qset]
+        anchors = [
+            m.start()
+            for m in re.finditer(r"[\w’'\-]+", text)
+            if (a := analyze(m.group(0))) and a[0] in qset
+        ]
 
         def rank(c: sp.Span) -> float:
             dist = min((abs(c.start - a) for a in anchors), default=len(text)) / max(len(text), 1)
@@ -236,7 +281,7 @@ class Reader:
             length_pen = 0.0 if kind in (qt.REASON, qt.LIST) else 0.02 * max(0, n_words - 4)
             unit = 0.0
             if kind in _FIGURE_TYPES:
-                after = set(analyze(text[c.end:c.end + 40]))
+                after = set(analyze(text[c.end : c.end + 40]))
                 unit = 0.3 if after & qset else 0.0
             return -dist - length_pen + unit
 
@@ -329,9 +374,16 @@ class Reader:
             inside = short_abs is not None and start <= short_abs[0] and short_abs[1] <= end
             citations.append(
                 Citation(
-                    n=n, article_id=art.id, title=art.title, source=art.source,
-                    author=art.author, date=art.date, url=art.url, quote=art.text[start:end],
-                    start=start, end=end,
+                    n=n,
+                    article_id=art.id,
+                    title=art.title,
+                    source=art.source,
+                    author=art.author,
+                    date=art.date,
+                    url=art.url,
+                    quote=art.text[start:end],
+                    start=start,
+                    end=end,
                     short_start=short_abs[0] if inside and short_abs else None,
                     short_end=short_abs[1] if inside and short_abs else None,
                 )
@@ -339,16 +391,30 @@ class Reader:
         first = citations[0]
         short_text = ""
         if first.short_start is not None and first.short_end is not None:
-            short_text = self.index.article(first.article_id).text[first.short_start:first.short_end]
+            short_text = self.index.article(first.article_id).text[
+                first.short_start : first.short_end
+            ]
         return Answer(
-            id=answer_id, question=info.text, answer=" ".join(c.quote for c in citations),
-            short_answer=short_text, abstained=False, confidence=confidence,
-            citations=tuple(citations), message=message, conflict=conflict,
+            id=answer_id,
+            question=info.text,
+            answer=" ".join(c.quote for c in citations),
+            short_answer=short_text,
+            abstained=False,
+            confidence=confidence,
+            citations=tuple(citations),
+            message=message,
+            conflict=conflict,
             resolved_question=info.resolved,
         )
 
     def _abstain(self, info: QuestionInfo, answer_id: str, confidence: float) -> Answer:
         return Answer(
-            id=answer_id, question=info.text, answer="", short_answer="", abstained=True,
-            confidence=confidence, message=NOT_FOUND_MESSAGE, resolved_question=info.resolved,
+            id=answer_id,
+            question=info.text,
+            answer="",
+            short_answer="",
+            abstained=True,
+            confidence=confidence,
+            message=NOT_FOUND_MESSAGE,
+            resolved_question=info.resolved,
         )

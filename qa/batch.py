@@ -23,8 +23,17 @@ from qa.types import Answer
 
 FORMATS = ("jsonl", "csv")
 CSV_FIELDS = [
-    "id", "question", "answer", "short_answer", "abstained", "confidence", "conflict",
-    "message", "citations", "timing_ms", "error",
+    "id",
+    "question",
+    "answer",
+    "short_answer",
+    "abstained",
+    "confidence",
+    "conflict",
+    "message",
+    "citations",
+    "timing_ms",
+    "error",
 ]
 
 
@@ -55,8 +64,9 @@ def read_questions(path: str | Path) -> list[BatchItem]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (".txt", ".csv", ".jsonl"):
-        raise InputFileError(f"{path}: unsupported input type {suffix or '(none)'!r}; "
-                             "use .txt, .csv or .jsonl")
+        raise InputFileError(
+            f"{path}: unsupported input type {suffix or '(none)'!r}; use .txt, .csv or .jsonl"
+        )
     text = _read(path)
     if suffix == ".txt":
         return [
@@ -73,8 +83,9 @@ def _read_csv(path: Path, text: str) -> list[BatchItem]:
     reader = csv.DictReader(io.StringIO(text))
     fields = [f.strip().lower() for f in (reader.fieldnames or [])]
     if "question" not in fields:
-        raise InputFileError(f"{path}: the CSV needs a 'question' column (found: "
-                             f"{', '.join(fields) or 'no header'})")
+        raise InputFileError(
+            f"{path}: the CSV needs a 'question' column (found: {', '.join(fields) or 'no header'})"
+        )
     reader.fieldnames = fields
     items = []
     try:
@@ -82,7 +93,9 @@ def _read_csv(path: Path, text: str) -> list[BatchItem]:
             qid = (row.get("id") or "").strip() or str(n)
             question = row.get("question")
             if None in row:  # more cells than header columns
-                items.append(BatchItem(qid, question or "", error="row has more cells than the header"))
+                items.append(
+                    BatchItem(qid, question or "", error="row has more cells than the header")
+                )
             else:
                 items.append(BatchItem(qid, (question or "").strip()))
     except csv.Error as err:
@@ -171,8 +184,9 @@ def run_batch(
     for lo in range(0, len(items), chunk):
         part = items[lo : lo + chunk]
         good = [it for it in part if not it.error]
-        answered = iter(ask_many([{"id": it.id, "question": it.question, "history": it.history}
-                                  for it in good]))
+        answered = iter(
+            ask_many([{"id": it.id, "question": it.question, "history": it.history} for it in good])
+        )
         for it in part:
             out.append(error_answer(it.id, it.question, it.error) if it.error else next(answered))
         if on_progress:

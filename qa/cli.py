@@ -41,8 +41,12 @@ def _settings() -> Settings:
 
 
 index_dir_option = click.option(
-    "--index-dir", "index_dir", type=click.Path(file_okay=False, path_type=Path),
-    envvar="QA_INDEX_DIR", default=None, show_envvar=True,
+    "--index-dir",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="QA_INDEX_DIR",
+    default=None,
+    show_envvar=True,
     help="Index folder (default: the bundled corpus's index/).",
 )
 
@@ -61,20 +65,47 @@ def main() -> None:
 @index_dir_option
 @click.option("--rebuild", is_flag=True, help="Re-embed everything instead of updating.")
 @click.option("--skip-invalid", is_flag=True, help="Index the valid articles and list the rest.")
-@click.option("--model", envvar="QA_MODEL", default="minilm", show_default=True,
-              type=click.Choice(["minilm", "hash"]),
-              help="Embedding model: MiniLM, or 'hash' (lexical, no neural model).")
-@click.option("--max-tokens", type=click.IntRange(16, 512), default=128, show_default=True,
-              help="Passage budget in cl100k_base tokens.")
-@click.option("--overlap", type=click.IntRange(0, 5), default=1, show_default=True,
-              help="Sentences shared by consecutive passages.")
-@click.option("--faiss", "faiss_kind", type=click.Choice(["auto", "flat", "hnsw", "ivfpq"]),
-              default="auto", show_default=True,
-              help="Vector index: exact (flat) or approximate; auto goes approximate for large corpora.")
+@click.option(
+    "--model",
+    envvar="QA_MODEL",
+    default="minilm",
+    show_default=True,
+    type=click.Choice(["minilm", "hash"]),
+    help="Embedding model: MiniLM, or 'hash' (lexical, no neural model).",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(16, 512),
+    default=128,
+    show_default=True,
+    help="Passage budget in cl100k_base tokens.",
+)
+@click.option(
+    "--overlap",
+    type=click.IntRange(0, 5),
+    default=1,
+    show_default=True,
+    help="Sentences shared by consecutive passages.",
+)
+@click.option(
+    "--faiss",
+    "faiss_kind",
+    type=click.Choice(["auto", "flat", "hnsw", "ivfpq"]),
+    default="auto",
+    show_default=True,
+    help="Vector index: exact (flat) or approximate; auto goes approximate for large corpora.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def index_cmd(
-    paths: tuple[Path, ...], index_dir: Path | None, rebuild: bool, skip_invalid: bool,
-    model: str, max_tokens: int, overlap: int, faiss_kind: str, quiet: bool,
+    paths: tuple[Path, ...],
+    index_dir: Path | None,
+    rebuild: bool,
+    skip_invalid: bool,
+    model: str,
+    max_tokens: int,
+    overlap: int,
+    faiss_kind: str,
+    quiet: bool,
 ) -> None:
     """Build or update the index from article files or folders (.md, .txt, .html, .jsonl).
 
@@ -93,13 +124,20 @@ def index_cmd(
     if not loaded.articles:
         raise QAError("no valid articles to index")
     report = build_index(
-        loaded.articles, target, inputs=inputs, model=model, rebuild=rebuild,
+        loaded.articles,
+        target,
+        inputs=inputs,
+        model=model,
+        rebuild=rebuild,
         chunk=ChunkParams(max_tokens=max_tokens, overlap_sentences=overlap),
-        faiss_kind=faiss_kind, progress=not quiet,
+        faiss_kind=faiss_kind,
+        progress=not quiet,
     )
     if report.unchanged:
-        click.echo(f"Index at {target} is up to date ({report.articles} articles, "
-                   f"{report.passages} passages).")
+        click.echo(
+            f"Index at {target} is up to date ({report.articles} articles, "
+            f"{report.passages} passages)."
+        )
     else:
         click.echo(
             f"Indexed {report.articles} articles into {report.passages} passages "
@@ -122,8 +160,9 @@ def load_assistant(index_dir: Path | None, allow_stale: bool = False, quiet: boo
     settings = _settings()
     target = index_dir or settings.index_dir
     if Path(target).resolve() == BUNDLED_INDEX.resolve() and settings.uses_bundled_corpus:
-        return Assistant.ensure(settings.corpus, target, model=settings.model,
-                                progress=not quiet, top_k=settings.top_k)
+        return Assistant.ensure(
+            settings.corpus, target, model=settings.model, progress=not quiet, top_k=settings.top_k
+        )
     return Assistant.load(target, stale="ignore" if allow_stale else "error", top_k=settings.top_k)
 
 
@@ -157,8 +196,12 @@ def render_answer(answer: Any) -> str:
     for c in answer.citations:
         label = c.title or c.article_id
         meta = ", ".join(x for x in (c.source, c.author, c.date) if x)
-        lines.append(f"[{c.n}] {label}" + (f" — {meta}" if meta else "")
-                     + (f" <{c.url}>" if c.url else "") + f" (chars {c.start}–{c.end})")
+        lines.append(
+            f"[{c.n}] {label}"
+            + (f" — {meta}" if meta else "")
+            + (f" <{c.url}>" if c.url else "")
+            + f" (chars {c.start}–{c.end})"
+        )
     lines.append(f"confidence {answer.confidence:.2f}")
     return "\n".join(lines)
 
@@ -167,17 +210,26 @@ def render_answer(answer: Any) -> str:
 @click.argument("question")
 @index_dir_option
 @click.option("--json", "as_json", is_flag=True, help="Print the answer contract as JSON.")
-@click.option("--history", default=None,
-              help="Earlier conversation: a JSON list of questions or {role, content} "
-                   "messages, or a file holding one.")
+@click.option(
+    "--history",
+    default=None,
+    help="Earlier conversation: a JSON list of questions or {role, content} "
+    "messages, or a file holding one.",
+)
 @click.option("--top-k", type=click.IntRange(1, 50), default=None, help="Passages to read.")
 @click.option("--source", "sources", multiple=True, help="Only articles from this outlet.")
 @click.option("--date-from", default="", help="Only articles dated on/after (YYYY-MM-DD).")
 @click.option("--date-to", default="", help="Only articles dated on/before (YYYY-MM-DD).")
 @click.option("--allow-stale", is_flag=True, help="Answer from a stale index anyway.")
 def ask_cmd(
-    question: str, index_dir: Path | None, as_json: bool, history: str | None,
-    top_k: int | None, sources: tuple[str, ...], date_from: str, date_to: str,
+    question: str,
+    index_dir: Path | None,
+    as_json: bool,
+    history: str | None,
+    top_k: int | None,
+    sources: tuple[str, ...],
+    date_from: str,
+    date_to: str,
     allow_stale: bool,
 ) -> None:
     """Answer one QUESTION from the indexed articles."""
@@ -185,8 +237,7 @@ def ask_cmd(
 
     assistant = load_assistant(index_dir, allow_stale=allow_stale, quiet=as_json)
     filters = Filters(sources=sources, date_from=date_from, date_to=date_to)
-    answer = assistant.ask(question, _parse_history(history), top_k=top_k,
-                           filters=filters or None)
+    answer = assistant.ask(question, _parse_history(history), top_k=top_k, filters=filters or None)
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
@@ -198,16 +249,30 @@ def ask_cmd(
 
 @main.command("batch")
 @click.argument("infile", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Output file (default: standard output). Written atomically.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default=None,
-              help="Output format (default: from the output file's extension, else jsonl).")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Output file (default: standard output). Written atomically.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["jsonl", "csv"]),
+    default=None,
+    help="Output format (default: from the output file's extension, else jsonl).",
+)
 @index_dir_option
 @click.option("--allow-stale", is_flag=True, help="Answer from a stale index anyway.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def batch_cmd(
-    infile: Path, output: Path | None, fmt: str | None, index_dir: Path | None,
-    allow_stale: bool, quiet: bool,
+    infile: Path,
+    output: Path | None,
+    fmt: str | None,
+    index_dir: Path | None,
+    allow_stale: bool,
+    quiet: bool,
 ) -> None:
     """Answer every question in INFILE (.txt, .csv or .jsonl), one output record per input."""
     from tqdm.auto import tqdm
@@ -221,8 +286,7 @@ def batch_cmd(
     if output is not None and output.resolve() == infile.resolve():
         raise InputFileError("the output file must not be the input file")
     assistant = load_assistant(index_dir, allow_stale=allow_stale, quiet=quiet)
-    with tqdm(total=len(items), desc="answering", unit="q", disable=quiet,
-              file=sys.stderr) as bar:
+    with tqdm(total=len(items), desc="answering", unit="q", disable=quiet, file=sys.stderr) as bar:
         answers = run_batch(assistant.ask_many, items, on_progress=bar.update)
     if output is None:
         write_answers(answers, sys.stdout, fmt)
@@ -230,28 +294,50 @@ def batch_cmd(
         with atomic_writer(output) as fh:
             write_answers(answers, fh, fmt)
         errors = sum(1 for a in answers if a.error)
-        click.echo(f"Wrote {len(answers)} answers to {output}"
-                   + (f" ({errors} with errors)" if errors else "") + ".", err=True)
+        click.echo(
+            f"Wrote {len(answers)} answers to {output}"
+            + (f" ({errors} with errors)" if errors else "")
+            + ".",
+            err=True,
+        )
 
 
 # -- eval -----------------------------------------------------------------------------------------------
 
 
 @main.command("eval")
-@click.argument("questions", type=click.Path(exists=True, path_type=Path),
-                default=Path(__file__).resolve().parent.parent / "eval" / "questions.jsonl")
+@click.argument(
+    "questions",
+    type=click.Path(exists=True, path_type=Path),
+    default=Path(__file__).resolve().parent.parent / "eval" / "questions.jsonl",
+)
 @index_dir_option
-@click.option("--corpus", "corpus", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Articles to index for this evaluation (default: a corpus.jsonl beside "
-                   "QUESTIONS, else the bundled corpus).")
+@click.option(
+    "--corpus",
+    "corpus",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Articles to index for this evaluation (default: a corpus.jsonl beside "
+    "QUESTIONS, else the bundled corpus).",
+)
 @click.option("--split", default=None, help="Only questions of this split (dev or test).")
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
-@click.option("--model", default="minilm", type=click.Choice(["minilm", "hash"]),
-              show_default=True, help="Embedding model for an index built here.")
+@click.option(
+    "--model",
+    default="minilm",
+    type=click.Choice(["minilm", "hash"]),
+    show_default=True,
+    help="Embedding model for an index built here.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def eval_cmd(
-    questions: Path, index_dir: Path | None, corpus: tuple[Path, ...], split: str | None,
-    as_json: bool, model: str, quiet: bool,
+    questions: Path,
+    index_dir: Path | None,
+    corpus: tuple[Path, ...],
+    split: str | None,
+    as_json: bool,
+    model: str,
+    quiet: bool,
 ) -> None:
     """Evaluate on QUESTIONS (the bundled benchmark by default, or a SQuAD-style folder)."""
     from qa.evaluation import evaluate, format_table, load_eval_set

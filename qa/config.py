@@ -26,7 +26,9 @@ def _env_int(name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    index_dir: Path = field(default_factory=lambda: Path(os.environ.get("QA_INDEX_DIR") or BUNDLED_INDEX))
+    index_dir: Path = field(
+        default_factory=lambda: Path(os.environ.get("QA_INDEX_DIR") or BUNDLED_INDEX)
+    )
     corpus: tuple[str, ...] = field(
         default_factory=lambda: _env_list("QA_CORPUS") or (str(BUNDLED_CORPUS),)
     )

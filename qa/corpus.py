@@ -63,7 +63,10 @@ def iter_files(paths: Iterable[str | Path]) -> Iterator[tuple[Path, str | None]]
                 yield p, None
         elif path.is_file():
             if path.suffix.lower() not in SUFFIXES:
-                yield path, f"unsupported file type {path.suffix or '(none)'!r}; use {', '.join(SUFFIXES)}"
+                yield (
+                    path,
+                    f"unsupported file type {path.suffix or '(none)'!r}; use {', '.join(SUFFIXES)}",
+                )
             else:
                 yield path, None
         elif path.exists():

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import threading
 import zlib
@@ -120,7 +121,9 @@ class MiniLMEmbedder:
                         str(self.path), device="cpu", local_files_only=True
                     )
                 except Exception as err:  # corrupt or missing model files
-                    raise QAError(f"cannot load the embedding model from {self.path}: {err}") from err
+                    raise QAError(
+                        f"cannot load the embedding model from {self.path}: {err}"
+                    ) from err
                 self._model.eval()
                 self._tokenizer = self._model.tokenizer
                 self._transformer = self._model[0].auto_model
@@ -183,7 +186,7 @@ class HashEmbedder:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             toks = words(text)
-            feats = toks + [a + " " + b for a, b in zip(toks, toks[1:], strict=False)]
+            feats = toks + [a + " " + b for a, b in itertools.pairwise(toks)]
             for feat in feats:
                 h = zlib.crc32(feat.encode("utf-8"))
                 out[row, h % self.dimension] += 1.0 if (h >> 16) & 1 else -1.0

@@ -97,9 +97,15 @@ class EvalReport:
             "by_split": self.by("split"),
             "questions": [
                 {
-                    "id": r.item.id, "kind": r.item.kind, "split": r.item.split,
-                    "question": r.item.question, "gold": list(r.item.answers),
-                    "correct": r.correct, "rank": r.rank, "em": r.em, "f1": r.f1,
+                    "id": r.item.id,
+                    "kind": r.item.kind,
+                    "split": r.item.split,
+                    "question": r.item.question,
+                    "gold": list(r.item.answers),
+                    "correct": r.correct,
+                    "rank": r.rank,
+                    "em": r.em,
+                    "f1": r.f1,
                     "answer": r.answer.to_dict(),
                 }
                 for r in self.records
@@ -182,11 +188,16 @@ def load_eval_set(path: str | Path) -> list[EvalItem]:
         kind = r.get("kind") or ("squad" if answerable else "squad-unanswerable")
         items.append(
             EvalItem(
-                id=str(r.get("id", n)), question=r["question"], kind=kind, answers=answers,
+                id=str(r.get("id", n)),
+                question=r["question"],
+                kind=kind,
+                answers=answers,
                 match=r.get("match", "any"),
                 article_ids=tuple(r.get("article_ids") or ([para["article_id"]] if para else [])),
-                answerable=answerable, history=tuple(r.get("history") or ()),
-                split=r.get("split", ""), paragraph=para.get("text", ""),
+                answerable=answerable,
+                history=tuple(r.get("history") or ()),
+                split=r.get("split", ""),
+                paragraph=para.get("text", ""),
             )
         )
     return items
@@ -236,13 +247,12 @@ def judge(assistant: Assistant, item: EvalItem, answer: Answer) -> EvalRecord:
             rank = pos
             break
     short = "" if answer.abstained else answer.short_answer
-    return EvalRecord(item, answer, correct, rank, exact_match(short, item.answers),
-                      f1_score(short, item.answers))
+    return EvalRecord(
+        item, answer, correct, rank, exact_match(short, item.answers), f1_score(short, item.answers)
+    )
 
 
-def evaluate(
-    assistant: Assistant, items: Sequence[EvalItem], progress: bool = False
-) -> EvalReport:
+def evaluate(assistant: Assistant, items: Sequence[EvalItem], progress: bool = False) -> EvalReport:
     report = EvalReport()
     iterable: Iterable[EvalItem] = items
     if progress:
@@ -257,8 +267,18 @@ def evaluate(
 
 def format_table(report: EvalReport) -> str:
     cols = ["n", "correct", "abst_P", "abst_R", "P@1", "MRR", "EM", "F1", "p50ms", "p95ms"]
-    keys = ["n", "correct", "abstain_precision", "abstain_recall", "p_at_1", "mrr", "em", "f1",
-            "latency_p50_ms", "latency_p95_ms"]
+    keys = [
+        "n",
+        "correct",
+        "abstain_precision",
+        "abstain_recall",
+        "p_at_1",
+        "mrr",
+        "em",
+        "f1",
+        "latency_p50_ms",
+        "latency_p95_ms",
+    ]
 
     def fmt(v: Any, k: str) -> str:
         if v is None:
@@ -277,7 +297,12 @@ def format_table(report: EvalReport) -> str:
             rows.append((f"split:{name}", *(fmt(summ[k], k) for k in keys)))
     rows.append(("ALL", *(fmt(report.summary()[k], k) for k in keys)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in
-                       enumerate(zip(r, widths, strict=True))) for r in rows]
+    lines = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        )
+        for r in rows
+    ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)

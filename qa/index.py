@@ -203,7 +203,9 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
-            raise QAError(f"another `qa index` is already building {index_dir}; wait for it") from err
+            raise QAError(
+                f"another `qa index` is already building {index_dir}; wait for it"
+            ) from err
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))
@@ -300,7 +302,8 @@ def build_index(
         prints = {a.id: article_fingerprint(a) for a in articles}
         if reusable and previous is not None and not rebuild:
             same = prints == previous.fingerprints and (
-                _faiss_kind(faiss_kind, len(previous.passages)) == previous.manifest["faiss"]["kind"]
+                _faiss_kind(faiss_kind, len(previous.passages))
+                == previous.manifest["faiss"]["kind"]
             )
             if same:
                 previous.manifest["sources"] = {
@@ -310,9 +313,15 @@ def build_index(
                 # refresh the staleness record only (files touched but unchanged)
                 _rewrite_manifest(previous.path, previous.manifest)
                 return BuildReport(
-                    previous.path, len(articles), len(previous.passages),
-                    len(previous.sentences), 0, len(articles), [],
-                    time.perf_counter() - t0, unchanged=True,
+                    previous.path,
+                    len(articles),
+                    len(previous.passages),
+                    len(previous.sentences),
+                    0,
+                    len(articles),
+                    [],
+                    time.perf_counter() - t0,
+                    unchanged=True,
                 )
 
         # --- chunk every article (cheap) and collect what needs embedding
@@ -376,9 +385,11 @@ def build_index(
         params = dict(faiss_params or {})
         faiss_index = make_faiss_index(pv, kind, params)
         tokens = [
-            analyze(_passage_input(articles[a], articles[a].text[
-                sent_rows[f][1] : sent_rows[last - 1][2]
-            ]))
+            analyze(
+                _passage_input(
+                    articles[a], articles[a].text[sent_rows[f][1] : sent_rows[last - 1][2]]
+                )
+            )
             for a, f, last, _ in pass_rows
         ]
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
@@ -387,7 +398,15 @@ def build_index(
         tmp.mkdir(parents=True)
         try:
             _write_build(
-                tmp, articles, prints, sent_rows, pass_rows, sv, pv, faiss_index, tokens,
+                tmp,
+                articles,
+                prints,
+                sent_rows,
+                pass_rows,
+                sv,
+                pv,
+                faiss_index,
+                tokens,
                 manifest_extra={
                     "model": identity,
                     "tokenizer": {"name": "cl100k_base", "sha256": _tokenizer_hash()},
@@ -407,8 +426,14 @@ def build_index(
         clean_debris(index_dir)
         removed = sorted(set(previous.fingerprints) - set(prints)) if previous else []
         return BuildReport(
-            final, len(articles), len(pass_rows), len(sent_rows),
-            len(articles) - reused, reused, removed, time.perf_counter() - t0,
+            final,
+            len(articles),
+            len(pass_rows),
+            len(sent_rows),
+            len(articles) - reused,
+            reused,
+            removed,
+            time.perf_counter() - t0,
         )
 
 
@@ -429,11 +454,18 @@ def _chunk_manifest(chunk: ChunkParams) -> dict[str, Any]:
 
 def _faiss_params(index: Any, kind: str, params: dict[str, Any]) -> dict[str, Any]:
     if kind == "hnsw":
-        return {"M": index.hnsw.nb_neighbors(1), "efConstruction": index.hnsw.efConstruction,
-                "efSearch": index.hnsw.efSearch}
+        return {
+            "M": index.hnsw.nb_neighbors(1),
+            "efConstruction": index.hnsw.efConstruction,
+            "efSearch": index.hnsw.efSearch,
+        }
     if kind == "ivfpq":
-        return {"nlist": index.nlist, "m": index.pq.M, "nbits": index.pq.nbits,
-                "nprobe": index.nprobe}
+        return {
+            "nlist": index.nlist,
+            "m": index.pq.M,
+            "nbits": index.pq.nbits,
+            "nprobe": index.nprobe,
+        }
     return {}
 
 
@@ -679,21 +711,42 @@ def load_index(
             start, end = int(srows[first][1]), int(srows[last - 1][2])
             sent_ids = tuple(range(int(first), int(last)))
             passages.append(
-                Passage(pid, articles[a].id, start, end, articles[a].text[start:end], sent_ids,
-                        int(ntok))
+                Passage(
+                    pid,
+                    articles[a].id,
+                    start,
+                    end,
+                    articles[a].text[start:end],
+                    sent_ids,
+                    int(ntok),
+                )
             )
             for sid in sent_ids:
                 if sentence_passage[sid] < 0:
                     sentence_passage[sid] = pid
     except IndexError as err:
-        raise IndexLoadError(f"{build}: passages point outside the article table; "
-                             f"{_REBUILD_HINT}") from err
+        raise IndexLoadError(
+            f"{build}: passages point outside the article table; {_REBUILD_HINT}"
+        ) from err
     try:
         term_df = json.loads((build / "term_df.json").read_text(encoding="utf-8"))["df"]
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise IndexLoadError(f"{build / 'term_df.json'} is corrupt ({err}); {_REBUILD_HINT}") from err
-    index = Index(build, manifest, articles, sentences, passages, sv, pv, faiss_index, bm25,
-                  sentence_passage, term_df)
+        raise IndexLoadError(
+            f"{build / 'term_df.json'} is corrupt ({err}); {_REBUILD_HINT}"
+        ) from err
+    index = Index(
+        build,
+        manifest,
+        articles,
+        sentences,
+        passages,
+        sv,
+        pv,
+        faiss_index,
+        bm25,
+        sentence_passage,
+        term_df,
+    )
     index.fingerprints = prints
     return index
 
@@ -732,7 +785,9 @@ def check_stale(index: Index) -> list[str]:
 def ensure_fresh(index: Index) -> None:
     changes = check_stale(index)
     if changes:
-        listing = "; ".join(changes[:5]) + (f"; … {len(changes) - 5} more" if len(changes) > 5 else "")
+        listing = "; ".join(changes[:5]) + (
+            f"; … {len(changes) - 5} more" if len(changes) > 5 else ""
+        )
         raise StaleIndexError(
             f"the index at {index.path.parent} is stale: articles changed since it was built "
             f"({listing}). Run `qa index {' '.join(index.manifest['sources']['inputs'])}` "

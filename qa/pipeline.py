@@ -50,9 +50,7 @@ class Assistant:
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
-    def load(
-        cls, index_dir: str | Path, *, stale: str = "error", **kwargs: Any
-    ) -> Assistant:
+    def load(cls, index_dir: str | Path, *, stale: str = "error", **kwargs: Any) -> Assistant:
         """Load an index. ``stale``: "error" raises when articles changed since the build,
         "ignore" does not check."""
         index = load_index(index_dir)
@@ -120,11 +118,19 @@ class Assistant:
         qvec = self._encode([info.query])[0]
         return self._finish(info, qvec, top_k, filters, id, t0)
 
-    def _finish(self, info: Any, qvec: np.ndarray, top_k: int | None, filters: Filters | None,
-                answer_id: str, t0: float) -> Answer:
+    def _finish(
+        self,
+        info: Any,
+        qvec: np.ndarray,
+        top_k: int | None,
+        filters: Filters | None,
+        answer_id: str,
+        t0: float,
+    ) -> Answer:
         k = max(1, min(50, top_k or self.top_k))
-        hits = self.retriever.search(info.query, qvec, k=max(k, self.reader.settings.passages),
-                                     filters=filters)
+        hits = self.retriever.search(
+            info.query, qvec, k=max(k, self.reader.settings.passages), filters=filters
+        )
         answer = self.reader.read(info, qvec, hits[: max(k, 1)], answer_id=answer_id)
         return _with_timing(answer, t0)
 
@@ -172,7 +178,12 @@ def _with_timing(answer: Answer, t0: float) -> Answer:
 
 def error_answer(qid: str, question: str, error: str) -> Answer:
     return Answer(
-        id=qid, question=question, answer="", short_answer="", abstained=True, confidence=0.0,
+        id=qid,
+        question=question,
+        answer="",
+        short_answer="",
+        abstained=True,
+        confidence=0.0,
         error=error,
     )
 
@@ -190,6 +201,11 @@ def refresh(
     """Load the articles under ``corpus`` and build or update the index in ``index_dir``."""
     loaded = load_corpus(corpus, skip_invalid=skip_invalid)
     return build_index(
-        loaded.articles, index_dir, inputs=list(corpus), model=model, rebuild=rebuild,
-        progress=progress, **kwargs,
+        loaded.articles,
+        index_dir,
+        inputs=list(corpus),
+        model=model,
+        rebuild=rebuild,
+        progress=progress,
+        **kwargs,
     )

@@ -13,19 +13,73 @@ MAX_QUESTION_CHARS = 1000
 
 # answer types
 NUMBER, MONEY, PERCENT, DATE, PERSON, PLACE, ORG, REASON, LIST, OTHER = (
-    "number", "money", "percent", "date", "person", "place", "org", "reason", "list", "other",
+    "number",
+    "money",
+    "percent",
+    "date",
+    "person",
+    "place",
+    "org",
+    "reason",
+    "list",
+    "other",
 )
 
 _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
-    (MONEY, re.compile(r"\bhow much (?:money|funding|cash|aid)\b|\bhow much\b.*\b(?:cost|fund|pay|paid|spend|spent|pledged?|disburs|budget|worth|dollars?)")),
-    (PERCENT, re.compile(r"\b(?:what|which) (?:percentage|percent|proportion|share|fraction)\b|\bwhat part\b")),
-    (DATE, re.compile(r"\bwhen\b|\b(?:what|which) (?:year|date|day|month|decade|century|time)\b|\bhow long ago\b|\bsince when\b|\bin what year\b|\bon what (?:date|day)\b")),
-    (NUMBER, re.compile(r"\bhow (?:many|much|large|big|long|old|far|high|often)\b|\b(?:what|which) (?:number|amount|size|figure|total|count)\b|\bwhat was the (?:number|total|size)\b")),
-    (PERSON, re.compile(r"^(?:and )?(?:who|whom|whose)\b|\b(?:who|whom|whose)\b|\b(?:which|what) (?:person|official|leader|president|minister|man|woman|politician|journalist|author|head|secretary|diplomat|commander|envoy)\b")),
-    (PLACE, re.compile(r"\bwhere\b|\b(?:which|what) (?:country|countries|city|cities|place|places|region|regions|area|areas|town|nation|nations|capital|site|sites|state|continent|location|neighbou?rhoods?|island)\b|\bfrom where\b")),
-    (ORG, re.compile(r"\b(?:which|what) (?:organi[sz]ation|group|agency|body|institution|company|network|outlet|council|party|force|mission)\b")),
-    (REASON, re.compile(r"^(?:and )?why\b|\bwhy\b|\bfor what reason\b|\bwhat (?:caused|led to|prompted|is the reason)\b|\bhow come\b")),
-    (LIST, re.compile(r"\b(?:what|which) (?:are|were) the (?:\w+ )?(?:three|two|four|five|main|key)\b|\b(?:three|two|four|five|several) (?:\w+ )?(?:requirements|proposals|conditions|things|steps|sites|countries|reasons|demands)\b|\bname the\b|\blist\b")),
+    (
+        MONEY,
+        re.compile(
+            r"\bhow much (?:money|funding|cash|aid)\b|\bhow much\b.*\b(?:cost|fund|pay|paid|spend|spent|pledged?|disburs|budget|worth|dollars?)"
+        ),
+    ),
+    (
+        PERCENT,
+        re.compile(
+            r"\b(?:what|which) (?:percentage|percent|proportion|share|fraction)\b|\bwhat part\b"
+        ),
+    ),
+    (
+        DATE,
+        re.compile(
+            r"\bwhen\b|\b(?:what|which) (?:year|date|day|month|decade|century|time)\b|\bhow long ago\b|\bsince when\b|\bin what year\b|\bon what (?:date|day)\b"
+        ),
+    ),
+    (
+        NUMBER,
+        re.compile(
+            r"\bhow (?:many|much|large|big|long|old|far|high|often)\b|\b(?:what|which) (?:number|amount|size|figure|total|count)\b|\bwhat was the (?:number|total|size)\b"
+        ),
+    ),
+    (
+        PERSON,
+        re.compile(
+            r"^(?:and )?(?:who|whom|whose)\b|\b(?:who|whom|whose)\b|\b(?:which|what) (?:person|official|leader|president|minister|man|woman|politician|journalist|author|head|secretary|diplomat|commander|envoy)\b"
+        ),
+    ),
+    (
+        PLACE,
+        re.compile(
+            r"\bwhere\b|\b(?:which|what) (?:country|countries|city|cities|place|places|region|regions|area|areas|town|nation|nations|capital|site|sites|state|continent|location|neighbou?rhoods?|island)\b|\bfrom where\b"
+        ),
+    ),
+    (
+        ORG,
+        re.compile(
+            r"\b(?:which|what) (?:organi[sz]ation|group|agency|body|institution|company|network|outlet|council|party|force|mission)\b"
+        ),
+    ),
+    (
+        REASON,
+        re.compile(
+            r"^(?:and )?why\b|\bwhy\b|\bfor what reason\b|\bwhat (?:caused|led to|prompted|is the reason)\b|\bhow come\b"
+        ),
+    ),
+    (
+        LIST,
+        re.compile(
+            r"\b(?:what|which) (?:are|were) the (?:\w+ )?(?:three|two|four|five|main|key)\b|\b(?:three|two|four|five|several) (?:\w+ )?(?:requirements|proposals|conditions|things|steps|sites|countries|reasons|demands)\b|\bname the\b|\blist\b"
+        ),
+    ),
 ]
 
 _PRONOUNS = re.compile(

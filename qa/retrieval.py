@@ -110,8 +110,12 @@ class HybridRetriever:
 
         w = self.dense_weight
         hits = [
-            Hit(pid, w * dense[pid] + (1 - w) * lexical.get(pid, 0.0), dense[pid],
-                lexical.get(pid, 0.0))
+            Hit(
+                pid,
+                w * dense[pid] + (1 - w) * lexical.get(pid, 0.0),
+                dense[pid],
+                lexical.get(pid, 0.0),
+            )
             for pid in dense
         ]
         hits.sort(key=lambda h: -h.score)

@@ -27,12 +27,23 @@ _SCALE = r"(?:\s?(?:million|billion|trillion|thousand|hundred|m|bn|k)\b)?"
 _NUMBER = re.compile(
     r"(?:(?:about|around|nearly|almost|approximately|roughly|some|over|more than|less than|"
     r"fewer than|at least|up to|only|just|another)\s+)?"
-    r"(?:[$€£]\s?\d[\d,]*(?:\.\d+)?" + _SCALE + r"|\d[\d,]*(?:\.\d+)?" + _SCALE
-    + r"(?:\s?(?:%|percent\b|per cent\b))?|\b" + _NUMWORD + r"\b(?:\s(?:" + _NUMWORD + r"))*)",
+    r"(?:[$€£]\s?\d[\d,]*(?:\.\d+)?"
+    + _SCALE
+    + r"|\d[\d,]*(?:\.\d+)?"
+    + _SCALE
+    + r"(?:\s?(?:%|percent\b|per cent\b))?|\b"
+    + _NUMWORD
+    + r"\b(?:\s(?:"
+    + _NUMWORD
+    + r"))*)",
     re.IGNORECASE,
 )
 _DATE = re.compile(
-    r"\b(?:(?:" + _DAYS + r"),?\s+)?(?:(?:" + _MONTHS + r")\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?"
+    r"\b(?:(?:"
+    + _DAYS
+    + r"),?\s+)?(?:(?:"
+    + _MONTHS
+    + r")\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?"
     r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:" + _MONTHS + r")(?:,?\s+\d{4})?"
     r"|(?:" + _MONTHS + r")\.?,?\s+\d{4}"
     r"|(?:" + _MONTHS + r")\b"
@@ -50,16 +61,90 @@ _NAME = re.compile(
     r"(?:[A-Z][\w’'\-.]*|\d+))*"
 )
 _TITLES = frozenset(
-    ["president", "prime", "minister", "secretary-general", "secretary", "general", "dr", "mr", "mrs", "ms", "prof", "chancellor", "governor", "senator", "king", "queen", "prince", "princess", "ambassador", "envoy", "commissioner", "director", "chief", "spokesman", "spokeswoman", "spokesperson", "pope", "bishop", "duke", "earl", "lord", "sir", "judge", "chairman", "chairwoman", "leader", "head", "commander", "founder", "ceo"]
+    [
+        "president",
+        "prime",
+        "minister",
+        "secretary-general",
+        "secretary",
+        "general",
+        "dr",
+        "mr",
+        "mrs",
+        "ms",
+        "prof",
+        "chancellor",
+        "governor",
+        "senator",
+        "king",
+        "queen",
+        "prince",
+        "princess",
+        "ambassador",
+        "envoy",
+        "commissioner",
+        "director",
+        "chief",
+        "spokesman",
+        "spokeswoman",
+        "spokesperson",
+        "pope",
+        "bishop",
+        "duke",
+        "earl",
+        "lord",
+        "sir",
+        "judge",
+        "chairman",
+        "chairwoman",
+        "leader",
+        "head",
+        "commander",
+        "founder",
+        "ceo",
+    ]
 )
-_PLACE_PREP = frozenset(["in", "at", "from", "to", "into", "near", "across", "outside", "inside", "throughout", "toward", "towards"])
+_PLACE_PREP = frozenset(
+    [
+        "in",
+        "at",
+        "from",
+        "to",
+        "into",
+        "near",
+        "across",
+        "outside",
+        "inside",
+        "throughout",
+        "toward",
+        "towards",
+    ]
+)
 _PERSON_VERBS = re.compile(
     r"^\s*(?:,\s*)?(?:said|says|told|wrote|added|noted|argued|stated|announced|urged|warned|"
     r"explained|emphasi[sz]ed|acknowledged|called|described|commended|echoed)\b"
 )
 _NOT_NAMES = frozenset(
-    (_MONTHS + "|" + _DAYS).lower().split("|")
-    + ["the", "a", "an", "this", "that", "these", "those", "it", "he", "she", "they", "we", "i", "but", "however", "while", "despite"]
+    [
+        *(_MONTHS + "|" + _DAYS).lower().split("|"),
+        "the",
+        "a",
+        "an",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "he",
+        "she",
+        "they",
+        "we",
+        "i",
+        "but",
+        "however",
+        "while",
+        "despite",
+    ]
 )
 
 
@@ -135,10 +220,34 @@ def classify_name(text: str, span: Span) -> str:
     prev = _prev_word(text, span.start)
     after = text[span.end : span.end + 40]
     low = frag.lower()
-    if any(w in low for w in ("council", "nations", "police", "mission", "organization",
-                              "organisation", "assembly", "watch", "network", "agency", "bank",
-                              "university", "ministry", "committee", "party", "army", "force",
-                              "house", "academy", "group", "association", "union", "court")):
+    if any(
+        w in low
+        for w in (
+            "council",
+            "nations",
+            "police",
+            "mission",
+            "organization",
+            "organisation",
+            "assembly",
+            "watch",
+            "network",
+            "agency",
+            "bank",
+            "university",
+            "ministry",
+            "committee",
+            "party",
+            "army",
+            "force",
+            "house",
+            "academy",
+            "group",
+            "association",
+            "union",
+            "court",
+        )
+    ):
         return qt.ORG
     if prev in _TITLES or toks[0].lower().rstrip(".") in _TITLES or _PERSON_VERBS.match(after):
         return qt.PERSON
@@ -154,7 +263,11 @@ def candidates(text: str, kind: str) -> list[Span]:
     if kind in (qt.NUMBER, qt.MONEY, qt.PERCENT):
         spans = numbers(text)
         if kind == qt.MONEY:
-            spans = [s for s in spans if re.search(r"[$€£]|dollar|shilling|euro", text[s.start:s.end + 10], re.I)] or spans
+            spans = [
+                s
+                for s in spans
+                if re.search(r"[$€£]|dollar|shilling|euro", text[s.start : s.end + 10], re.I)
+            ] or spans
         if kind == qt.PERCENT:
             spans = [s for s in spans if re.search(r"%|per ?cent", s.text, re.I)] or spans
         return spans
@@ -177,7 +290,9 @@ def phrase_candidates(text: str, question_terms: set[str]) -> list[Span]:
     question and the sentence share.
     """
     out = []
-    breaks = re.compile(r"[,;:()“”\"—–]|\s-\s|\b(?:and|but|which|who|while|because|as|that|after|before|when|where|said|says)\b")
+    breaks = re.compile(
+        r"[,;:()“”\"—–]|\s-\s|\b(?:and|but|which|who|while|because|as|that|after|before|when|where|said|says)\b"
+    )
     pos = 0
     pieces: list[tuple[int, int]] = []
     for m in breaks.finditer(text):
@@ -185,7 +300,10 @@ def phrase_candidates(text: str, question_terms: set[str]) -> list[Span]:
         pos = m.end()
     pieces.append((pos, len(text)))
     for ps, pe in pieces:
-        tokens = [(m.start() + ps, m.end() + ps, m.group(0)) for m in re.finditer(r"[\w’'\-.$%]+", text[ps:pe])]
+        tokens = [
+            (m.start() + ps, m.end() + ps, m.group(0))
+            for m in re.finditer(r"[\w’'\-.$%]+", text[ps:pe])
+        ]
         run: list[tuple[int, int, str]] = []
         for tok in [*tokens, (0, 0, "")]:
             w = tok[2].lower().strip(".")
@@ -211,7 +329,9 @@ def reason_candidates(text: str) -> list[Span]:
     out = []
     for m in re.finditer(
         r"\b(?:because(?: of)?|due to|owing to|as a result of|since|so that|in order to|citing|"
-        r"after|amid|given)\b[^.;]*", text, re.IGNORECASE
+        r"after|amid|given)\b[^.;]*",
+        text,
+        re.IGNORECASE,
     ):
         s, e = _clean(text, m.start(), m.end())
         out.append(Span(s, e, qt.REASON, text[s:e]))
