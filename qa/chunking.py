@@ -45,6 +45,7 @@ def _split_long(
     spans = word_spans(text, start, end)
     if not spans:
         return [(start, end)]
+    spans[-1] = (spans[-1][0], end)  # trailing punctuation belongs to the last word
     piece_start = start
     last_end = start
     for w_start, w_end in spans:

@@ -1,0 +1,92 @@
+"""Shared fixtures: a tiny inline corpus, a fast hashing-embedder index, and (for tests marked
+``slow``) the real MiniLM model and the bundled corpus."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from qa.config import BUNDLED_CORPUS  # noqa: E402
+from qa.corpus import load_corpus  # noqa: E402
+from qa.embedding import HashEmbedder  # noqa: E402
+from qa.index import build_index  # noqa: E402
+from qa.pipeline import Assistant  # noqa: E402
+
+TINY = {
+    "harbor.md": """---
+id: harbor
+title: "Port reopens after storm"
+source: "Coast Gazette"
+author: "Ana Ruiz"
+date: 2025-03-02
+url: "https://example.org/harbor"
+---
+The harbor of Linden reopened on Monday after a week of repairs.
+Mayor Clara Voss said 120 workers rebuilt the main pier.
+The repairs cost $4 million, paid by the regional government.
+Ferries to the islands will resume next month.
+""",
+    "ferry.md": """---
+id: ferry
+title: "Ferry service to resume"
+source: "Island Times"
+date: 2025-03-04
+---
+Ferry operators confirmed that service to the islands resumes in April.
+According to the operators, 95 workers rebuilt the main pier in Linden.
+Tickets will cost the same as last year.
+""",
+    "school.txt": """New school opens in Marrow
+The town of Marrow opened a new primary school on Friday.
+The school has 14 classrooms and room for 400 pupils.
+Principal Tomas Berg welcomed the first students.
+""",
+}
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("tiny-corpus")
+    for name, text in TINY.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = tmp_path_factory.mktemp("tiny-index")
+    articles = load_corpus([tiny_dir]).articles
+    build_index(articles, target, inputs=[tiny_dir], embedder=HashEmbedder(), progress=False)
+    return target
+
+
+@pytest.fixture(scope="session")
+def tiny_assistant(tiny_index: Path) -> Assistant:
+    return Assistant.load(tiny_index)
+
+
+@pytest.fixture(scope="session")
+def minilm():  # type: ignore[no-untyped-def]
+    from qa.embedding import MiniLMEmbedder
+
+    embedder = MiniLMEmbedder()
+    _ = embedder.model  # load once per session
+    return embedder
+
+
+@pytest.fixture(scope="session")
+def bundled_index(minilm, tmp_path_factory: pytest.TempPathFactory) -> Path:  # type: ignore[no-untyped-def]
+    target = tmp_path_factory.mktemp("bundled-index")
+    articles = load_corpus([BUNDLED_CORPUS]).articles
+    build_index(articles, target, inputs=[BUNDLED_CORPUS], embedder=minilm, progress=False)
+    return target
+
+
+@pytest.fixture(scope="session")
+def bundled_assistant(bundled_index: Path, minilm) -> Assistant:  # type: ignore[no-untyped-def]
+    return Assistant.load(bundled_index, embedder=minilm)

@@ -1,0 +1,105 @@
+"""Answer behaviour on the tiny inline corpus, with the fast hashing embedder."""
+
+from __future__ import annotations
+
+import pytest
+
+from qa.errors import QuestionError
+from qa.pipeline import Assistant
+from qa.questions import answer_type, analyze_question
+
+
+def check_quotes(assistant: Assistant, answer) -> None:  # type: ignore[no-untyped-def]
+    for c in answer.citations:
+        art = assistant.index.article(c.article_id)
+        assert art.text[c.start : c.end] == c.quote
+        if c.short_start is not None:
+            assert c.start <= c.short_start < c.short_end <= c.end
+
+
+def test_answer_quotes_the_sentence_and_marks_the_figure(tiny_assistant: Assistant) -> None:
+    ans = tiny_assistant.ask("How much did the repairs cost?")
+    assert not ans.abstained
+    assert ans.answer == "The repairs cost $4 million, paid by the regional government."
+    assert ans.short_answer == "$4 million"
+    (c,) = ans.citations
+    assert (c.n, c.article_id, c.title, c.source, c.author, c.date, c.url) == (
+        1, "harbor", "Port reopens after storm", "Coast Gazette", "Ana Ruiz", "2025-03-02",
+        "https://example.org/harbor",
+    )
+    check_quotes(tiny_assistant, ans)
+    assert 0.0 <= ans.confidence <= 1.0
+
+
+def test_short_answer_matches_question_type(tiny_assistant: Assistant) -> None:
+    who = tiny_assistant.ask("Who welcomed the first students at the school?")
+    assert "Tomas Berg" in who.short_answer
+    when = tiny_assistant.ask("When did the school in Marrow open?")
+    assert when.short_answer == "Friday"
+    check_quotes(tiny_assistant, who)
+
+
+def test_unrelated_question_abstains(tiny_assistant: Assistant) -> None:
+    ans = tiny_assistant.ask("What is the boiling point of mercury in Kelvin?")
+    assert ans.abstained and ans.answer == "" and ans.citations == ()
+    assert ans.message == "Not found in these articles."
+
+
+def test_sources_disagreeing_on_a_figure_are_both_shown(tiny_assistant: Assistant) -> None:
+    ans = tiny_assistant.ask("How many workers rebuilt the main pier?")
+    assert ans.conflict
+    assert {c.article_id for c in ans.citations} == {"harbor", "ferry"}
+    assert "120" in ans.answer and "95" in ans.answer
+    assert "different figures" in ans.message
+    check_quotes(tiny_assistant, ans)
+
+
+def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
+    history = ["When did the new primary school in Marrow open?"]
+    ans = tiny_assistant.ask("How many pupils does it have room for?", history=history)
+    assert "400" in ans.short_answer
+    msgs = [{"role": "user", "content": "Who is the principal of the school in Marrow?"},
+            {"role": "assistant", "content": "Principal Tomas Berg welcomed the first students."}]
+    ans2 = tiny_assistant.ask("How many classrooms does his school have?", history=msgs)
+    assert ans2.short_answer == "14"
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [("How many officers were deployed?", "number"), ("When did it start?", "date"),
+     ("Who leads the mission?", "person"), ("Where did they meet?", "place"),
+     ("Why is Kenya threatening to leave?", "reason"), ("How much money was pledged?", "money")],
+)
+def test_question_types(question: str, kind: str) -> None:
+    assert answer_type(question) == kind
+
+
+@pytest.mark.parametrize("bad", ["", "   ", "?!", "x" * 1001, None, 42])
+def test_bad_questions_are_rejected_with_a_message(tiny_assistant: Assistant, bad: object) -> None:
+    with pytest.raises(QuestionError):
+        tiny_assistant.ask(bad)  # type: ignore[arg-type]
+
+
+def test_history_forms_are_accepted() -> None:
+    for hist in (["earlier question?"], [{"role": "user", "content": "earlier question?"}],
+                 [["earlier question?", "an answer"]]):
+        info = analyze_question("And then what?", hist)
+        assert info.followup and "earlier question" in info.query
+    with pytest.raises(QuestionError):
+        analyze_question("What?", [42])
+
+
+def test_ask_many_keeps_order_and_records_bad_items(tiny_assistant: Assistant) -> None:
+    out = tiny_assistant.ask_many(["How much did the repairs cost?", "", {"id": "q3", "question": "Who welcomed the first students?"}])
+    assert [a.id for a in out] == ["1", "2", "q3"]
+    assert out[1].error == "the question is empty"
+    assert out[0].short_answer == "$4 million" and "Tomas Berg" in out[2].answer
+
+
+def test_filters_restrict_sources(tiny_assistant: Assistant) -> None:
+    from qa.retrieval import Filters
+
+    ans = tiny_assistant.ask("How many workers rebuilt the main pier?", filters=Filters(sources=("Island Times",)))
+    assert {c.article_id for c in ans.citations} == {"ferry"}
+    none = tiny_assistant.ask("How many workers rebuilt the main pier?", filters=Filters(date_from="2030-01-01"))
+    assert none.abstained
