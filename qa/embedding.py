@@ -113,7 +113,7 @@ class MiniLMEmbedder:
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as hf_logging
 
-                hf_logging.disable_progress_bar()
+                hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
                 logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
                 torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
                 try:
@@ -192,7 +192,7 @@ class HashEmbedder:
                 out[row, h % self.dimension] += 1.0 if (h >> 16) & 1 else -1.0
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
-        return out / norms
+        return np.asarray(out / norms, dtype=np.float32)
 
 
 def make_embedder(name: str) -> Embedder:

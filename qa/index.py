@@ -149,6 +149,7 @@ def make_faiss_index(vectors: np.ndarray, kind: str, params: dict[str, Any]) -> 
     import faiss
 
     dim = vectors.shape[1]
+    index: Any
     if kind == "flat":
         index = faiss.IndexFlatIP(dim)
     elif kind == "hnsw":
@@ -502,8 +503,8 @@ def _write_build(
     _save_npy(folder / "passage_vectors.npy", pv.astype(np.float16))
     faiss.write_index(faiss_index, str(folder / "passages.faiss"))
     df: Counter[str] = Counter()
-    for a, start, end in sent_rows:
-        df.update(set(analyze(articles[a].text[start:end])))
+    for a_pos, start, end in sent_rows:
+        df.update(set(analyze(articles[a_pos].text[start:end])))
     _write_json(folder / "term_df.json", {"sentences": len(sent_rows), "df": dict(df)})
     retriever = bm25s.BM25()
     retriever.index([t or [""] for t in tokens], show_progress=False)
@@ -681,7 +682,7 @@ def load_index(
                 f"{build / name} has shape {arr.shape}, model dimension is {dim}; {_REBUILD_HINT}"
             )
     try:
-        faiss_index = faiss.read_index(str(build / "passages.faiss"))
+        faiss_index: Any = faiss.read_index(str(build / "passages.faiss"))
     except RuntimeError as err:
         raise IndexLoadError(
             f"{build / 'passages.faiss'} is unreadable (truncated or corrupt); {_REBUILD_HINT}"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import unicodedata
 from collections.abc import Iterator
+from typing import Any
 
 # Characters that are invisible inside words in scraped text and only break matching.
 _INVISIBLE = dict.fromkeys(
@@ -171,9 +173,8 @@ def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[t
             text[first_dot] == "."
             and m.group(0).startswith(".")
             and len(m.group(0).rstrip(_CLOSERS)) == 1
-        ):
-            if _is_abbreviation(text, first_dot):
-                continue
+        ) and _is_abbreviation(text, first_dot):
+            continue
         # the next sentence must start like a sentence
         nxt = stop
         while nxt < end and text[nxt].isspace():
@@ -380,8 +381,8 @@ STOPWORDS = frozenset(
     ]
 )
 
-_stemmer_lock = __import__("threading").Lock()
-_stemmer: object | None = None
+_stemmer_lock = threading.Lock()
+_stemmer: Any = None
 
 
 def _stem_words(tokens: list[str]) -> list[str]:
@@ -392,7 +393,7 @@ def _stem_words(tokens: list[str]) -> list[str]:
                 import Stemmer  # PyStemmer: Snowball, in C
 
                 _stemmer = Stemmer.Stemmer("english")
-    return _stemmer.stemWords(tokens)  # type: ignore[attr-defined, no-any-return]
+    return list(_stemmer.stemWords(tokens))
 
 
 def normalize_number(token: str) -> str:
