@@ -34,8 +34,10 @@ class Assistant:
         embedder: Embedder | None = None,
         reader: ReaderSettings | None = None,
         top_k: int = 6,
+        query_cache: int = 2048,
     ) -> None:
         self.index = index
+        self.query_cache = query_cache  # how many question vectors to remember (0: none)
         self.embedder = embedder or make_embedder(index.model_name)
         if self.embedder.name != index.model_name:
             raise IndexLoadError(
@@ -96,9 +98,10 @@ class Assistant:
             with self._cache_lock:
                 for i, vec in zip(todo, vecs, strict=True):
                     out[i] = vec
-                    self._cache[texts[i]] = vec
-                    if len(self._cache) > 2048:
-                        self._cache.popitem(last=False)
+                    if self.query_cache > 0:
+                        self._cache[texts[i]] = vec
+                        if len(self._cache) > self.query_cache:
+                            self._cache.popitem(last=False)
         return np.vstack([v for v in out if v is not None])
 
     def ask(
