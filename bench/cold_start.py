@@ -1,0 +1,43 @@
+"""Cold `qa ask` in a fresh process against a bare `import sentence_transformers, faiss`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from _common import HEADER, ROOT, machine, median, row
+
+QA = str(Path(sys.executable).parent / "qa")
+
+
+def timed(cmd: list[str]) -> float:
+    t = time.perf_counter()
+    subprocess.run(
+        cmd, check=True, capture_output=True, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}
+    )
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    timed([QA, "ask", "warm the index", "--json"])  # builds index/ if missing; warms the page cache
+    bare = [timed([sys.executable, "-c", "import sentence_transformers, faiss"]) for _ in range(5)]
+    ask = [timed([QA, "ask", "How many officers has Kenya provided?", "--json"]) for _ in range(5)]
+    b, a = median(bare), median(ask)
+    print(f"machine: {machine()}\n")
+    print(HEADER)
+    print(
+        row(
+            "cold `qa ask` (fresh process)",
+            f"{a:.2f} s",
+            "≤ import + 1.5 s",
+            f"import sentence_transformers, faiss {b:.2f} s",
+        )
+    )
+    print(row("overhead over the bare import", f"{a - b:.2f} s", "≤ 1.5 s", ""))
+
+
+if __name__ == "__main__":
+    main()

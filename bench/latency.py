@@ -1,0 +1,86 @@
+"""Warm `ask` latency, batch throughput and peak memory on the bundled corpus.
+
+Floor, measured in the same run: encoding one question with the same model plus one FAISS
+search, which any embedding-based answerer must pay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+from _common import HEADER, machine, pct, questions, row
+
+from qa.config import BUNDLED_CORPUS, BUNDLED_INDEX
+from qa.pipeline import Assistant
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--rounds", type=int, default=5, help="passes over the question list")
+    args = ap.parse_args()
+
+    assistant = Assistant.ensure([BUNDLED_CORPUS], BUNDLED_INDEX, progress=False, query_cache=0)
+    qs = [str(q["question"]) for q in questions()]
+    for q in qs[:10]:  # warm-up: model, allocator, caches of the reader
+        assistant.ask(q)
+
+    floor: list[float] = []
+    index = assistant.index.faiss_index
+    for _ in range(args.rounds):
+        for q in qs:
+            t = time.perf_counter()
+            vec = assistant.embedder.encode([q])
+            index.search(vec, 6)
+            floor.append((time.perf_counter() - t) * 1000)
+
+    lat: list[float] = []
+    for _ in range(args.rounds):
+        for q in qs:
+            t = time.perf_counter()
+            assistant.ask(q)
+            lat.append((time.perf_counter() - t) * 1000)
+
+    many = qs * args.rounds * 2
+    t = time.perf_counter()
+    assistant.ask_many(many)
+    batch_qps = len(many) / (time.perf_counter() - t)
+    t = time.perf_counter()
+    vecs = assistant.embedder.encode(many, batch_size=64)
+    index.search(vecs, 6)
+    floor_qps = len(many) / (time.perf_counter() - t)
+
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"machine: {machine()}")
+    print(f"questions: {len(qs)} x {args.rounds} rounds, query cache off\n")
+    print(HEADER)
+    print(
+        row(
+            "warm ask p50",
+            f"{pct(lat, 50):.1f} ms",
+            "≤ 10 ms",
+            f"encode+search {pct(floor, 50):.1f} ms",
+        )
+    )
+    print(
+        row(
+            "warm ask p95",
+            f"{pct(lat, 95):.1f} ms",
+            "≤ 20 ms",
+            f"encode+search {pct(floor, 95):.1f} ms",
+        )
+    )
+    print(
+        row(
+            "batch throughput",
+            f"{batch_qps:.0f} q/s",
+            "≥ 360 q/s",
+            f"batch encode+search {floor_qps:.0f} q/s",
+        )
+    )
+    print(row("peak RSS", f"{rss_mb:.0f} MB", "≤ 600 MB", ""))
+
+
+if __name__ == "__main__":
+    main()
