@@ -14,8 +14,9 @@ Layout of an index folder::
         passages.faiss     the FAISS index over passage vectors
         bm25/              bm25s index over passages
 
-A build is written into ``.tmp-*`` and renamed into place, then ``CURRENT`` is swapped with
-``os.replace``: readers see the old index or the new one, never a torn one.
+A build streams the articles into shards (``.work/``, see :mod:`qa.shards`), merges them into
+``.tmp-*`` and renames that into place, then ``CURRENT`` is swapped with ``os.replace``: readers
+see the old index or the new one, never a torn one.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import os
 import shutil
 import time
 import uuid
-from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,17 +36,39 @@ from typing import Any
 
 import numpy as np
 
-from qa.chunking import ChunkParams, chunk_article
-from qa.corpus import article_fingerprint, iter_files
+from qa.ann import APPROX_THRESHOLD as APPROX_THRESHOLD
+from qa.ann import FAISS_KINDS as FAISS_KINDS
+from qa.ann import DenseIndex, build_vector_index, faiss_kind, knobs
+from qa.ann import make_faiss_index as make_faiss_index
+from qa.chunking import ChunkParams
+from qa.corpus import iter_files
 from qa.embedding import Embedder, make_embedder
-from qa.errors import IndexLoadError, QAError, StaleIndexError
-from qa.text import analyze
+from qa.errors import CorpusError, IndexLoadError, QAError, StaleIndexError
+from qa.shards import (
+    SHARD_SIZE,
+    WORK,
+    ArticleStream,
+    Prepared,
+    PreviousBuild,
+    Progress,
+    drop_work,
+    embed_prepared,
+    iter_articles,
+    list_stream,
+    merge_tables,
+    open_work,
+    prepare,
+    scan,
+    shard_meta,
+    work_key,
+    write_shard,
+    write_term_df_and_bm25,
+)
 from qa.types import Article, Passage, Sentence
 
 FORMAT = "qa-index"
 FORMAT_VERSION = 1
-FAISS_KINDS = ("auto", "flat", "hnsw", "ivfpq")
-APPROX_THRESHOLD = 200_000  # passages; above this "auto" picks an approximate index
+MMAP_PASSAGES = 200_000  # indexes this large keep their float16 vectors memory-mapped
 _REBUILD_HINT = "run `qa index --rebuild PATH...` to rebuild it"
 
 
@@ -134,47 +156,11 @@ class BuildReport:
     removed_articles: list[str]
     seconds: float
     unchanged: bool = False
+    retrained: str = ""  # why the approximate index was retrained, if it was
 
 
 def _faiss_kind(kind: str, n: int) -> str:
-    if kind not in FAISS_KINDS:
-        raise QAError(f"unknown FAISS index kind {kind!r}; use one of {', '.join(FAISS_KINDS)}")
-    if kind == "auto":
-        return "flat" if n < APPROX_THRESHOLD else "hnsw"
-    return kind
-
-
-def make_faiss_index(vectors: np.ndarray, kind: str, params: dict[str, Any]) -> Any:
-    """Build a FAISS inner-product index (vectors are normalised, so this is cosine)."""
-    import faiss
-
-    dim = vectors.shape[1]
-    index: Any
-    if kind == "flat":
-        index = faiss.IndexFlatIP(dim)
-    elif kind == "hnsw":
-        index = faiss.IndexHNSWFlat(dim, int(params.get("M", 32)), faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = int(params.get("efConstruction", 80))
-        index.hnsw.efSearch = int(params.get("efSearch", 64))
-    elif kind == "ivfpq":
-        n = len(vectors)
-        nlist = int(params.get("nlist", max(1, min(4096, int(4 * np.sqrt(max(n, 1)))))))
-        m = int(params.get("m", 48 if dim % 48 == 0 else 32))
-        quantizer = faiss.IndexFlatIP(dim)
-        index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, 8, faiss.METRIC_INNER_PRODUCT)
-        rng = np.random.default_rng(0)
-        sample = vectors[rng.choice(n, size=min(n, max(nlist * 39, 10_000)), replace=False)]
-        index.train(np.ascontiguousarray(sample, dtype=np.float32))
-        index.nprobe = int(params.get("nprobe", 16))
-    else:  # pragma: no cover - checked by _faiss_kind
-        raise QAError(f"unknown FAISS index kind {kind!r}")
-    if len(vectors):
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return index
-
-
-def _passage_input(article: Article, text: str) -> str:
-    return f"{article.title}. {text}" if article.title else text
+    return faiss_kind(kind, n)
 
 
 def _sha256(path: Path) -> str:
@@ -257,7 +243,7 @@ def _save_npy(path: Path, arr: np.ndarray) -> None:
 
 
 def build_index(
-    articles: Sequence[Article],
+    articles: Sequence[Article] | None,
     index_dir: str | Path,
     *,
     inputs: Sequence[str | Path] = (),
@@ -269,12 +255,22 @@ def build_index(
     rebuild: bool = False,
     progress: bool = True,
     count_tokens: Callable[[str], int] | None = None,
+    resume: bool = False,
+    shard_size: int = SHARD_SIZE,
+    skip_invalid: bool = False,
+    ray_address: str | None = None,
+    ray_options: dict[str, Any] | None = None,
 ) -> BuildReport:
-    """Build (or update) the index in ``index_dir`` from ``articles``.
+    """Build (or update) the index in ``index_dir`` from ``articles``, or, when ``articles`` is
+    None, by streaming the article files under ``inputs``.
 
-    Unless ``rebuild`` is set, vectors of articles whose fingerprint did not change are taken
-    from the current build, so only new or changed articles are embedded; deleted articles drop
-    out. The result replaces the current build atomically.
+    Articles are chunked and embedded ``shard_size`` at a time and written as shards under
+    ``<index_dir>/.work``; a merge turns the shards into a build folder that replaces the current
+    build atomically. Unless ``rebuild`` is set, vectors of articles whose fingerprint did not
+    change are taken from the current build (memory-mapped), so only new or changed articles
+    are embedded; deleted articles drop out. ``resume`` reuses the finished shards of an
+    interrupted build. ``ray_address`` ("auto", "local" or ``ray://host:port``) embeds on a Ray
+    cluster instead (see :mod:`qa.distributed`); the merge is the same.
     """
     t0 = time.perf_counter()
     index_dir = Path(index_dir)
@@ -283,159 +279,206 @@ def build_index(
         from qa.tokenizer import count_tokens as _count
 
         count_tokens = _count
-    if not articles:
+    if articles is not None and not articles:
         raise QAError("no articles to index")
+    stream = list_stream(articles) if articles is not None else (lambda: iter_articles(inputs))
+    if shard_size < 1:
+        raise QAError("shard size must be at least 1 article")
 
     with build_lock(index_dir):
         clean_debris(index_dir)
-        previous = None
+        found = scan(stream)
+        if found.problems and not skip_invalid:
+            raise CorpusError(found.problems)
+        prints = found.prints
+        if not prints:
+            raise QAError("no valid articles to index")
+        prev_build: Path | None = None
+        prev_manifest: dict[str, Any] | None = None
         if not rebuild:
             with contextlib.suppress(IndexLoadError):
-                previous = load_index(index_dir, check_model=False)
+                prev_build = current_build(index_dir)
+                prev_manifest = read_manifest(prev_build)
+                _check_files(prev_build, prev_manifest, verify_hashes=False)
         embedder = embedder or make_embedder(model)
         identity = embedder.identity()
+        chunking = _chunk_manifest(chunk)
         reusable = (
-            previous is not None
-            and previous.manifest["model"].get("name") == identity["name"]
-            and previous.manifest["model"].get("weights_sha256") == identity.get("weights_sha256")
-            and previous.manifest["chunking"] == _chunk_manifest(chunk)
+            prev_manifest is not None
+            and prev_manifest["model"].get("name") == identity["name"]
+            and prev_manifest["model"].get("weights_sha256") == identity.get("weights_sha256")
+            and prev_manifest["chunking"] == chunking
         )
-        prints = {a.id: article_fingerprint(a) for a in articles}
-        if reusable and previous is not None and not rebuild:
-            same = prints == previous.fingerprints and (
-                _faiss_kind(faiss_kind, len(previous.passages))
-                == previous.manifest["faiss"]["kind"]
+        sources = {
+            "inputs": [str(Path(p).resolve()) for p in inputs],
+            "files": source_files(inputs),
+        }
+        params = dict(faiss_params or {})
+        if reusable and prev_build is not None and prev_manifest is not None:
+            old = prev_manifest["faiss"]
+            n_prev = int(prev_manifest["counts"]["passages"])
+            structural = {k: v for k, v in params.items() if k not in _KNOB_NAMES}
+            same = (
+                prints == prev_manifest["articles"]
+                and _faiss_kind(faiss_kind, n_prev) == old["kind"]
+                and all(old.get("params", {}).get(k) == v for k, v in structural.items())
             )
             if same:
-                previous.manifest["sources"] = {
-                    "inputs": [str(Path(p).resolve()) for p in inputs],
-                    "files": source_files(inputs),
-                }
-                # refresh the staleness record only (files touched but unchanged)
-                _rewrite_manifest(previous.path, previous.manifest)
+                # refresh the staleness record (files touched but unchanged) and search knobs
+                prev_manifest["sources"] = sources
+                knob = {k: v for k, v in params.items() if k in _KNOB_NAMES}
+                if knob:
+                    old["params"] = {**old.get("params", {}), **knob}
+                _rewrite_manifest(prev_build, prev_manifest)
+                counts = prev_manifest["counts"]
                 return BuildReport(
-                    previous.path,
-                    len(articles),
-                    len(previous.passages),
-                    len(previous.sentences),
+                    prev_build,
+                    len(prints),
+                    int(counts["passages"]),
+                    int(counts["sentences"]),
                     0,
-                    len(articles),
+                    len(prints),
                     [],
                     time.perf_counter() - t0,
                     unchanged=True,
                 )
-
-        # --- chunk every article (cheap) and collect what needs embedding
-        sent_rows: list[tuple[int, int, int]] = []
-        pass_rows: list[tuple[int, int, int, int]] = []
-        sent_vecs: list[np.ndarray | None] = []
-        pass_vecs: list[np.ndarray | None] = []
-        to_embed: list[str] = []
-        slots: list[tuple[str, int]] = []  # ("s"|"p", position) for each text to embed
-        reused = 0
-        for a_idx, article in enumerate(
-            _progress(articles, desc="chunking", unit="article", disable=not progress, leave=False)
-        ):
-            old_slice = None
-            if reusable and previous is not None:
-                pos = previous.article_pos.get(article.id)
-                if pos is not None and previous.fingerprints.get(article.id) == prints[article.id]:
-                    old_slice = previous.article_slices(pos)
-            if old_slice is not None and previous is not None:
-                reused += 1
-                (s_lo, s_hi), (p_lo, p_hi) = old_slice
-                base = len(sent_rows)
-                for s in previous.sentences[s_lo:s_hi]:
-                    sent_rows.append((a_idx, s.start, s.end))
-                sent_vecs.extend(previous.sentence_vectors[s_lo:s_hi])
-                for p in previous.passages[p_lo:p_hi]:
-                    first = p.sentences[0] - s_lo + base
-                    pass_rows.append((a_idx, first, first + len(p.sentences), p.n_tokens))
-                pass_vecs.extend(previous.passage_vectors[p_lo:p_hi])
-                continue
-            chunks = chunk_article(article, chunk, count_tokens)
-            base = len(sent_rows)
-            index_of: dict[tuple[int, int], int] = {}
-            for ch in chunks:
-                for span in ch.sentences:
-                    if span not in index_of:
-                        index_of[span] = len(sent_rows)
-                        sent_rows.append((a_idx, span[0], span[1]))
-                        sent_vecs.append(None)
-                        slots.append(("s", len(sent_vecs) - 1))
-                        to_embed.append(article.text[span[0] : span[1]])
-            for ch in chunks:
-                first = index_of[ch.sentences[0]]
-                pass_rows.append((a_idx, first, first + len(ch.sentences), ch.n_tokens))
-                pass_vecs.append(None)
-                slots.append(("p", len(pass_vecs) - 1))
-                to_embed.append(_passage_input(article, article.text[ch.start : ch.end]))
-            del base
-
-        # --- embed everything new in one call (sentence-transformers sorts by length)
-        if to_embed:
-            vecs = embedder.encode(to_embed, batch_size=64, progress=progress)
-            for (kind, pos), vec in zip(slots, vecs, strict=True):
-                (sent_vecs if kind == "s" else pass_vecs)[pos] = vec
+        previous = (
+            PreviousBuild(prev_build, prev_manifest)
+            if reusable and prev_build is not None and prev_manifest is not None
+            else None
+        )
         dim = int(identity["dimension"])
-        sv = _stack(sent_vecs, dim)
-        pv = _stack(pass_vecs, dim)
 
-        # --- assemble, write into a temp folder, swap
-        kind = _faiss_kind(faiss_kind, len(pass_rows))
-        params = dict(faiss_params or {})
-        faiss_index = make_faiss_index(pv, kind, params)
-        tokens = [
-            analyze(
-                _passage_input(
-                    articles[a], articles[a].text[sent_rows[f][1] : sent_rows[last - 1][2]]
-                )
+        # --- chunk and embed into shards (resuming from finished ones)
+        shards = open_work(index_dir, work_key(identity, chunking), prints, resume)
+        done: set[str] = set()
+        for shard in shards:
+            done.update(shard_meta(shard)["articles"])
+        if ray_address is not None:
+            from qa.distributed import ray_shards
+
+            shards += ray_shards(
+                stream,
+                index_dir / WORK,
+                done=done,
+                prints=prints,
+                previous=previous,
+                embedder=embedder,
+                model=model if embedder is None else identity["name"],
+                chunk=chunk,
+                shard_size=shard_size,
+                first_number=len(shards),
+                address=ray_address,
+                options=ray_options or {},
+                progress=progress,
             )
-            for a, f, last, _ in pass_rows
-        ]
+        else:
+            shards += _local_shards(
+                stream,
+                index_dir / WORK,
+                done=done,
+                prints=prints,
+                previous=previous,
+                embedder=embedder,
+                chunk=chunk,
+                count_tokens=count_tokens,
+                shard_size=shard_size,
+                first_number=len(shards),
+                progress=progress,
+            )
+        embedded = reused = 0
+        for shard in shards:
+            meta = shard_meta(shard)
+            embedded += int(meta["embedded"])
+            reused += int(meta["reused"])
+
+        # --- merge into a temp folder, swap
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
         tmp = index_dir / f".tmp-{stamp}"
         final = index_dir / f"build-{stamp}"
         tmp.mkdir(parents=True)
         try:
-            _write_build(
+            counts = _write_build(
                 tmp,
-                articles,
-                prints,
-                sent_rows,
-                pass_rows,
-                sv,
-                pv,
-                faiss_index,
-                tokens,
+                shards,
+                dim,
+                faiss_kind,
+                params,
+                previous=previous if previous is not None else None,
                 manifest_extra={
                     "model": identity,
                     "tokenizer": {"name": "cl100k_base", "sha256": _tokenizer_hash()},
-                    "chunking": _chunk_manifest(chunk),
-                    "faiss": {"kind": kind, "params": _faiss_params(faiss_index, kind, params)},
-                    "sources": {
-                        "inputs": [str(Path(p).resolve()) for p in inputs],
-                        "files": source_files(inputs),
-                    },
+                    "chunking": chunking,
+                    "sources": sources,
                 },
+                progress=progress,
             )
             os.rename(tmp, final)
             _swap_current(index_dir, final.name)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+        drop_work(index_dir)
         clean_debris(index_dir)
-        removed = sorted(set(previous.fingerprints) - set(prints)) if previous else []
+        removed = sorted(set(prev_manifest["articles"]) - set(prints)) if prev_manifest else []
         return BuildReport(
             final,
-            len(articles),
-            len(pass_rows),
-            len(sent_rows),
-            len(articles) - reused,
+            len(prints),
+            counts["passages"],
+            counts["sentences"],
+            embedded,
             reused,
             removed,
             time.perf_counter() - t0,
+            retrained=counts.get("retrained", ""),
         )
+
+
+_KNOB_NAMES = ("efSearch", "nprobe", "refine")
+
+
+def _local_shards(
+    stream: ArticleStream,
+    work: Path,
+    *,
+    done: set[str],
+    prints: dict[str, str],
+    previous: PreviousBuild | None,
+    embedder: Embedder,
+    chunk: ChunkParams,
+    count_tokens: Callable[[str], int],
+    shard_size: int,
+    first_number: int,
+    progress: bool,
+) -> list[Path]:
+    """Read, chunk and embed the articles not in ``done``, ``shard_size`` at a time."""
+    dim = int(embedder.dimension)
+    bar = Progress(len(prints), len(done), progress)
+    out: list[Path] = []
+    batch: list[Prepared] = []
+    seen: set[str] = set(done)
+
+    def flush() -> None:
+        embed_prepared(batch, embedder)
+        out.append(write_shard(work, first_number + len(out), batch, dim))
+        bar.update(len(batch), sum(len(p.passes) for p in batch if not p.reused))
+        batch.clear()
+
+    try:
+        for _, item in stream():
+            if isinstance(item, str) or item.id in seen:
+                continue
+            seen.add(item.id)
+            fp = prints[item.id]
+            prepared = previous.take(item, fp) if previous is not None else None
+            batch.append(prepared or prepare(item, fp, chunk, count_tokens))
+            if len(batch) >= shard_size:
+                flush()
+        if batch:
+            flush()
+    finally:
+        bar.close()
+    return out
 
 
 def _tokenizer_hash() -> str:
@@ -453,81 +496,78 @@ def _chunk_manifest(chunk: ChunkParams) -> dict[str, Any]:
     }
 
 
-def _faiss_params(index: Any, kind: str, params: dict[str, Any]) -> dict[str, Any]:
-    if kind == "hnsw":
-        return {
-            "M": index.hnsw.nb_neighbors(1),
-            "efConstruction": index.hnsw.efConstruction,
-            "efSearch": index.hnsw.efSearch,
-        }
-    if kind == "ivfpq":
-        return {
-            "nlist": index.nlist,
-            "m": index.pq.M,
-            "nbits": index.pq.nbits,
-            "nprobe": index.nprobe,
-        }
-    return {}
-
-
-def _stack(rows: list[np.ndarray | None], dim: int) -> np.ndarray:
-    if not rows:
-        return np.zeros((0, dim), dtype=np.float32)
-    return np.ascontiguousarray(np.vstack([r for r in rows if r is not None]), dtype=np.float32)
-
-
 def _write_build(
     folder: Path,
-    articles: Sequence[Article],
-    prints: dict[str, str],
-    sent_rows: list[tuple[int, int, int]],
-    pass_rows: list[tuple[int, int, int, int]],
-    sv: np.ndarray,
-    pv: np.ndarray,
-    faiss_index: Any,
-    tokens: list[list[str]],
+    shards: Sequence[Path],
+    dim: int,
+    faiss_kind: str,
+    params: dict[str, Any],
+    *,
+    previous: PreviousBuild | None,
     manifest_extra: dict[str, Any],
-) -> None:
-    import bm25s
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Merge finished shards into a complete build in ``folder`` (tables, vectors, FAISS, BM25,
+    term frequencies, manifest). Memory is bounded by a shard, apart from the vector index and
+    the BM25 matrix themselves."""
     import faiss
 
-    with (folder / "articles.jsonl").open("w", encoding="utf-8") as fh:
-        for a in articles:
-            row = {**a.meta(), "path": a.path, "fingerprint": prints[a.id], "text": a.text}
-            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    _save_npy(folder / "sentences.npy", np.asarray(sent_rows, dtype=np.int64).reshape(-1, 3))
-    _save_npy(folder / "passages.npy", np.asarray(pass_rows, dtype=np.int64).reshape(-1, 4))
-    _save_npy(folder / "sentence_vectors.npy", sv.astype(np.float16))
-    _save_npy(folder / "passage_vectors.npy", pv.astype(np.float16))
+    n_a, n_s, n_p = merge_tables(folder, shards, dim)
+    pv = np.load(folder / "passage_vectors.npy", mmap_mode="r")
+    kind = _faiss_kind(faiss_kind, n_p)
+    prev_index = prev_info = None
+    keep_prefix = 0
+    if previous is not None and previous.manifest["faiss"].get("kind") == kind and kind != "flat":
+        prev_info = previous.manifest["faiss"]
+        keep_prefix = _shared_prefix(previous, folder)
+        if kind == "ivfpq" or keep_prefix:
+            prev_index = faiss.read_index(str(previous.path / "passages.faiss"))
+    faiss_index, faiss_info = build_vector_index(
+        pv, kind, params, previous=prev_index, previous_info=prev_info, keep_prefix=keep_prefix
+    )
+    del pv
     faiss.write_index(faiss_index, str(folder / "passages.faiss"))
-    df: Counter[str] = Counter()
-    for a_pos, start, end in sent_rows:
-        df.update(set(analyze(articles[a_pos].text[start:end])))
-    _write_json(folder / "term_df.json", {"sentences": len(sent_rows), "df": dict(df)})
-    retriever = bm25s.BM25()
-    retriever.index([t or [""] for t in tokens], show_progress=False)
-    retriever.save(str(folder / "bm25"))
+    del faiss_index
+    write_term_df_and_bm25(folder, shards, _write_json)
     files = {}
     for p in sorted(folder.rglob("*")):
         if p.is_file():
             files[str(p.relative_to(folder))] = {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+    prints: dict[str, str] = {}
+    for shard in shards:
+        prints.update(shard_meta(shard)["articles"])
+    counts = {"articles": n_a, "passages": n_p, "sentences": n_s}
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         **manifest_extra,
-        "counts": {
-            "articles": len(articles),
-            "passages": len(pass_rows),
-            "sentences": len(sent_rows),
-        },
+        "faiss": faiss_info,
+        "counts": counts,
         "articles": prints,
         "files": files,
     }
     _write_json(folder / "manifest.json", manifest)
     _fsync_dir(folder)
+    return {**counts, "retrained": faiss_info.get("training", {}).get("retrained", "")}
+
+
+def _shared_prefix(previous: PreviousBuild, folder: Path) -> int:
+    """How many leading passages the new build shares with the previous one (same articles in
+    the same order, unchanged): their vector-index entries can be kept as they are."""
+    new_order = []
+    with (folder / "articles.jsonl").open(encoding="utf-8") as fh:
+        for line, _ in zip(fh, range(len(previous.order) + 1), strict=False):
+            row = json.loads(line)
+            new_order.append((row["id"], row["fingerprint"]))
+    k = 0
+    for (aid, fp), old in zip(new_order, previous.order, strict=False):
+        if aid != old or previous.prints[old] != fp:
+            break
+        k += 1
+    if k == 0:
+        return 0
+    return int(np.searchsorted(previous._p_art, k))
 
 
 def _rewrite_manifest(build: Path, manifest: dict[str, Any]) -> None:
@@ -615,23 +655,34 @@ def _check_files(build: Path, manifest: dict[str, Any], verify_hashes: bool) -> 
             )
 
 
-def _load_npy(path: Path, dtype: Any, cols: int | None = None) -> np.ndarray:
+def _load_npy(path: Path, dtype: Any, cols: int | None = None, mmap: bool = False) -> np.ndarray:
+    """Load a table; with ``mmap`` the array stays on disk in its stored dtype (float16
+    vectors: 768 bytes per 384-d row, paged in on demand)."""
     try:
-        arr = np.load(path, allow_pickle=False)
+        arr = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
     except (OSError, ValueError, EOFError) as err:
         raise IndexLoadError(f"{path} is unreadable ({err}); {_REBUILD_HINT}") from err
     if cols is not None and (arr.ndim != 2 or arr.shape[1] != cols):
         raise IndexLoadError(f"{path} has shape {arr.shape}, expected (n, {cols}); {_REBUILD_HINT}")
+    if mmap:
+        return np.asarray(arr)  # still the memory map (np.memmap is an ndarray)
     return np.ascontiguousarray(arr, dtype=dtype)
 
 
 def load_index(
-    index_dir: str | Path, *, check_model: bool = True, verify_hashes: bool | None = None
+    index_dir: str | Path,
+    *,
+    check_model: bool = True,
+    verify_hashes: bool | None = None,
+    mmap: bool | None = None,
+    search_params: dict[str, int] | None = None,
 ) -> Index:
     """Load and validate an index. Raises :class:`IndexLoadError` naming the broken file.
 
     File sizes are always checked against the manifest; SHA-256 hashes are checked too for
-    indexes under 64 MB (or when ``verify_hashes`` is set).
+    indexes under 64 MB (or when ``verify_hashes`` is set). Vectors of large indexes (or with
+    ``mmap``, or ``QA_MMAP=1``) stay memory-mapped as float16. ``search_params`` overrides the
+    approximate index's knobs (``efSearch``, ``nprobe``, ``refine``).
     """
     import bm25s
     import faiss
@@ -659,8 +710,11 @@ def load_index(
 
     srows = _load_npy(build / "sentences.npy", np.int64, 3)
     prows = _load_npy(build / "passages.npy", np.int64, 4)
-    sv = _load_npy(build / "sentence_vectors.npy", np.float32)
-    pv = _load_npy(build / "passage_vectors.npy", np.float32)
+    big = int(manifest["counts"].get("passages", 0)) >= MMAP_PASSAGES
+    if mmap is None:
+        mmap = big or os.environ.get("QA_MMAP", "") == "1"
+    sv = _load_npy(build / "sentence_vectors.npy", np.float32, mmap=mmap)
+    pv = _load_npy(build / "passage_vectors.npy", np.float32, mmap=mmap)
     counts = manifest["counts"]
     dim = int(manifest["model"]["dimension"])
     expect = {
@@ -692,11 +746,11 @@ def load_index(
             f"{build / 'passages.faiss'} holds {faiss_index.ntotal} vectors of dimension "
             f"{faiss_index.d}, expected {len(prows)} of {dim}; {_REBUILD_HINT}"
         )
-    knobs = manifest["faiss"].get("params", {})
-    if manifest["faiss"]["kind"] == "hnsw" and "efSearch" in knobs:
-        faiss_index.hnsw.efSearch = int(knobs["efSearch"])
-    if manifest["faiss"]["kind"] == "ivfpq" and "nprobe" in knobs:
-        faiss_index.nprobe = int(knobs["nprobe"])
+    kind = str(manifest["faiss"]["kind"])
+    settings = knobs(kind, manifest["faiss"].get("params", {}))
+    if search_params:
+        settings.update({k: int(v) for k, v in search_params.items()})
+    faiss_index = DenseIndex(faiss_index, kind, pv, settings)
     try:
         bm25 = bm25s.BM25.load(str(build / "bm25"), mmap=False)
     except Exception as err:  # bm25s raises assorted errors on broken files

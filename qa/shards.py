@@ -1,0 +1,550 @@
+"""Streaming builds: articles are read, chunked and embedded in batches and written as shards;
+a merge step turns the shards into one index build (see :func:`qa.index.build_index`).
+
+Memory stays bounded by the shard size, not the corpus: articles are streamed from the input
+files (JSONL line by line), each shard holds ``shard_size`` articles, and the merge copies shard
+arrays into memory-mapped ``.npy`` files. The only structures that grow with the corpus at merge
+time are the BM25 score matrix (about 12 bytes per distinct term of each passage, the size of the
+BM25 index itself) and the vector index being built.
+
+Shards live in ``<index>/.work/`` until the build is swapped in. A finished shard is a folder
+renamed into place after its files are synced, so ``qa index --resume`` after a crash or Ctrl-C
+reuses every finished shard and embeds only the rest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.chunking import ChunkParams, chunk_article
+from qa.corpus import (
+    ArticleProblem,
+    _load_html,
+    _load_markdown,
+    _load_txt,
+    article_fingerprint,
+    iter_files,
+    make_article,
+)
+from qa.text import analyze
+from qa.types import Article
+
+WORK = ".work"
+SHARD_SIZE = 2000  # articles per shard (about 15-20k texts to embed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading articles as a stream
+
+
+def _iter_jsonl(path: Path) -> Iterator[tuple[str, Article | str]]:
+    """One article (or problem) per line, reading the file line by line."""
+    seen_any = False
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            for lineno, line in enumerate(fh, start=1):
+                if not line.strip():
+                    continue
+                seen_any = True
+                where = f"{path}:{lineno}"
+                try:
+                    obj = json.loads(line)
+                except json.JSONDecodeError as err:
+                    yield where, f"invalid JSON: {err.msg} (column {err.colno})"
+                    continue
+                if not isinstance(obj, dict):
+                    yield where, "each line must be a JSON object with id, title and text"
+                    continue
+                if not obj.get("id"):
+                    yield where, "missing 'id'"
+                    continue
+                text = obj.get("text")
+                if not isinstance(text, str) or not text.strip():
+                    yield where, "missing 'text'"
+                    continue
+                try:
+                    yield where, make_article(obj, text, str(obj["id"]), where)
+                except ArticleProblem as err:
+                    yield where, str(err)
+    except UnicodeDecodeError as err:
+        yield str(path), f"not valid UTF-8 (offset {err.start}); re-save the file as UTF-8"
+        return
+    except OSError as err:
+        yield str(path), f"cannot read file: {err.strerror or err}"
+        return
+    if not seen_any:
+        yield str(path), "file is empty"
+
+
+def iter_articles(inputs: Iterable[str | Path]) -> Iterator[tuple[str, Article | str]]:
+    """Every article under ``inputs`` as ``(where, article)``, or ``(where, problem)``; the same
+    checks as :func:`qa.corpus.load_corpus` (duplicate ids included), without holding the
+    corpus in memory."""
+    seen: dict[str, str] = {}
+    any_file = False
+    for path, problem in iter_files(inputs):
+        any_file = True
+        if problem:
+            yield str(path), problem
+            continue
+        suffix = path.suffix.lower()
+        items: Iterable[tuple[str, Article | str]]
+        if suffix == ".jsonl":
+            items = _iter_jsonl(path)
+        else:
+            loader = {".txt": _load_txt, ".html": _load_html, ".htm": _load_html}.get(
+                suffix, _load_markdown
+            )
+            try:
+                items = [(str(path), a) for a in loader(path)]
+            except ArticleProblem as err:
+                items = [(str(path), str(err))]
+        for where, item in items:
+            if isinstance(item, Article):
+                if item.id in seen:
+                    yield where, f"duplicate id {item.id!r} (also in {seen[item.id]})"
+                    continue
+                seen[item.id] = where
+            yield where, item
+    if not any_file:
+        yield "(input)", "no article files given"
+
+
+ArticleStream = Callable[[], Iterator[tuple[str, Article | str]]]
+
+
+def list_stream(articles: Sequence[Article]) -> ArticleStream:
+    return lambda: ((a.path or a.id, a) for a in articles)
+
+
+@dataclass
+class Scan:
+    """First pass over the input: fingerprints by id (in order) and the problems found."""
+
+    prints: dict[str, str] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+def scan(stream: ArticleStream) -> Scan:
+    out = Scan()
+    for where, item in stream():
+        if isinstance(item, str):
+            out.problems.append((where, item))
+        elif item.id not in out.prints:
+            out.prints[item.id] = article_fingerprint(item)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Chunked (and embedded) articles
+
+
+@dataclass
+class Prepared:
+    """One article chunked: sentence spans, passages over them, and (once embedded) vectors."""
+
+    article: Article
+    fingerprint: str
+    sents: np.ndarray  # (n, 2) int64: start, end
+    passes: np.ndarray  # (m, 3) int64: first sentence, last sentence + 1 (local), tokens
+    sv: np.ndarray | None = None  # (n, d) float16
+    pv: np.ndarray | None = None  # (m, d) float16
+    reused: bool = False
+
+    def texts(self) -> list[str]:
+        """What to embed: each sentence, then each passage (prefixed with the title)."""
+        text = self.article.text
+        out = [text[s:e] for s, e in self.sents]
+        for first, last, _ in self.passes:
+            out.append(
+                passage_input(self.article, text[self.sents[first][0] : self.sents[last - 1][1]])
+            )
+        return out
+
+
+def passage_input(article: Article, text: str) -> str:
+    return f"{article.title}. {text}" if article.title else text
+
+
+def prepare(
+    article: Article, fingerprint: str, chunk: ChunkParams, count_tokens: Callable[[str], int]
+) -> Prepared:
+    """Chunk one article into its sentence table and passages (what the index stores)."""
+    chunks = chunk_article(article, chunk, count_tokens)
+    index_of: dict[tuple[int, int], int] = {}
+    spans: list[tuple[int, int]] = []
+    for ch in chunks:
+        for span in ch.sentences:
+            if span not in index_of:
+                index_of[span] = len(spans)
+                spans.append(span)
+    passes = []
+    for ch in chunks:
+        first = index_of[ch.sentences[0]]
+        passes.append((first, first + len(ch.sentences), ch.n_tokens))
+    return Prepared(
+        article,
+        fingerprint,
+        np.asarray(spans, dtype=np.int64).reshape(-1, 2),
+        np.asarray(passes, dtype=np.int64).reshape(-1, 3),
+    )
+
+
+def embed_prepared(
+    items: Sequence[Prepared], embedder: Any, *, batch_size: int = 64, progress: bool = False
+) -> None:
+    """Embed every item without vectors, in one call (sentence-transformers sorts by length)."""
+    todo = [p for p in items if p.sv is None]
+    texts: list[str] = []
+    for p in todo:
+        texts.extend(p.texts())
+    if not texts:
+        return
+    vecs = embedder.encode(texts, batch_size=batch_size, progress=progress)
+    at = 0
+    for p in todo:
+        n, m = len(p.sents), len(p.passes)
+        p.sv = np.asarray(vecs[at : at + n], dtype=np.float16)
+        p.pv = np.asarray(vecs[at + n : at + n + m], dtype=np.float16)
+        at += n + m
+
+
+class PreviousBuild:
+    """The current build's tables and vectors, memory-mapped, for reusing unchanged articles."""
+
+    def __init__(self, build: Path, manifest: dict[str, Any]) -> None:
+        self.path = build
+        self.manifest = manifest
+        self.prints: dict[str, str] = dict(manifest["articles"])
+        self.order = list(self.prints)
+        self.pos = {a: i for i, a in enumerate(self.order)}
+        self.srows = np.load(build / "sentences.npy", mmap_mode="r")
+        self.prows = np.load(build / "passages.npy", mmap_mode="r")
+        self.sv = np.load(build / "sentence_vectors.npy", mmap_mode="r")
+        self.pv = np.load(build / "passage_vectors.npy", mmap_mode="r")
+        self._s_art = np.asarray(self.srows[:, 0]) if len(self.srows) else np.zeros(0, np.int64)
+        self._p_art = np.asarray(self.prows[:, 0]) if len(self.prows) else np.zeros(0, np.int64)
+
+    def take(self, article: Article, fingerprint: str) -> Prepared | None:
+        pos = self.pos.get(article.id)
+        if pos is None or self.prints.get(article.id) != fingerprint:
+            return None
+        s_lo, s_hi = np.searchsorted(self._s_art, [pos, pos + 1])
+        p_lo, p_hi = np.searchsorted(self._p_art, [pos, pos + 1])
+        sents = np.array(self.srows[s_lo:s_hi, 1:3], dtype=np.int64)
+        passes = np.array(self.prows[p_lo:p_hi, 1:4], dtype=np.int64)
+        passes[:, :2] -= s_lo
+        return Prepared(
+            article,
+            fingerprint,
+            sents,
+            passes,
+            np.array(self.sv[s_lo:s_hi], dtype=np.float16),
+            np.array(self.pv[p_lo:p_hi], dtype=np.float16),
+            reused=True,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Shards on disk
+
+
+def _fsync_file(path: Path) -> None:
+    with path.open("rb") as fh:
+        os.fsync(fh.fileno())
+
+
+def write_shard(work: Path, number: int, items: Sequence[Prepared], dim: int) -> Path:
+    """Write one shard atomically (temp folder, fsync, rename) and return its folder."""
+    tmp = work / f".shard-tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir(parents=True)
+    srows, prows = [], []
+    s_base = 0
+    with (tmp / "articles.jsonl").open("w", encoding="utf-8") as fh:
+        for a_idx, p in enumerate(items):
+            a = p.article
+            row = {**a.meta(), "path": a.path, "fingerprint": p.fingerprint, "text": a.text}
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            s = np.empty((len(p.sents), 3), dtype=np.int64)
+            s[:, 0] = a_idx
+            s[:, 1:] = p.sents
+            q = np.empty((len(p.passes), 4), dtype=np.int64)
+            q[:, 0] = a_idx
+            q[:, 1:3] = p.passes[:, :2] + s_base
+            q[:, 3] = p.passes[:, 2]
+            srows.append(s)
+            prows.append(q)
+            s_base += len(p.sents)
+    empty = np.zeros((0, dim), dtype=np.float16)
+    arrays = {
+        "sentences.npy": np.concatenate(srows) if srows else np.zeros((0, 3), np.int64),
+        "passages.npy": np.concatenate(prows) if prows else np.zeros((0, 4), np.int64),
+        "sentence_vectors.npy": np.concatenate(
+            [p.sv for p in items if p.sv is not None] or [empty]
+        ),
+        "passage_vectors.npy": np.concatenate([p.pv for p in items if p.pv is not None] or [empty]),
+    }
+    for name, arr in arrays.items():
+        np.save(tmp / name, arr)
+    meta = {
+        "articles": {p.article.id: p.fingerprint for p in items},
+        "sentences": len(arrays["sentences.npy"]),
+        "passages": len(arrays["passages.npy"]),
+        "embedded": sum(1 for p in items if not p.reused),
+        "reused": sum(1 for p in items if p.reused),
+    }
+    (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    for f in tmp.iterdir():
+        _fsync_file(f)
+    final = work / f"shard-{number:06d}"
+    os.rename(tmp, final)
+    return final
+
+
+def shard_meta(shard: Path) -> dict[str, Any]:
+    meta: dict[str, Any] = json.loads((shard / "meta.json").read_text(encoding="utf-8"))
+    return meta
+
+
+def work_key(identity: dict[str, Any], chunking: dict[str, Any]) -> str:
+    """What finished shards must share with this build to be reused by --resume."""
+    payload = json.dumps([identity, chunking], sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+
+
+def open_work(index_dir: Path, key: str, prints: dict[str, str], resume: bool) -> list[Path]:
+    """The work folder's finished shards that can be reused (all their articles still present and
+    unchanged); everything else in it is removed. Without ``resume`` it starts empty."""
+    work = index_dir / WORK
+    key_file = work / "key"
+    if not resume or not key_file.is_file() or key_file.read_text().strip() != key:
+        shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True, exist_ok=True)
+    key_file.write_text(key + "\n")
+    keep: list[Path] = []
+    for child in sorted(work.iterdir()):
+        if child.name.startswith(".shard-tmp-"):
+            shutil.rmtree(child, ignore_errors=True)
+        elif child.name.startswith("shard-"):
+            try:
+                meta = shard_meta(child)
+            except (OSError, ValueError):
+                shutil.rmtree(child, ignore_errors=True)
+                continue
+            if all(prints.get(a) == fp for a, fp in meta["articles"].items()):
+                keep.append(child)
+            else:
+                shutil.rmtree(child, ignore_errors=True)
+    return keep
+
+
+def drop_work(index_dir: Path) -> None:
+    shutil.rmtree(index_dir / WORK, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress
+
+
+class Progress:
+    """Articles done, with rate and ETA (tqdm), and passages per second in the postfix."""
+
+    def __init__(self, total: int, done: int, enabled: bool, desc: str = "indexing") -> None:
+        from tqdm.auto import tqdm
+
+        self.bar = tqdm(
+            total=total, initial=done, desc=desc, unit="article", disable=not enabled, leave=False
+        )
+        self.t0 = time.perf_counter()
+        self.passages = 0
+
+    def update(self, articles: int, passages: int) -> None:
+        self.passages += passages
+        rate = self.passages / max(time.perf_counter() - self.t0, 1e-9)
+        self.bar.set_postfix_str(f"{rate:.0f} passages/s", refresh=False)
+        self.bar.update(articles)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# Merging shards into a build folder
+
+
+def merge_tables(folder: Path, shards: Sequence[Path], dim: int) -> tuple[int, int, int]:
+    """articles.jsonl, sentences.npy, passages.npy and the two vector files, copied shard by
+    shard into memory-mapped outputs. Returns (articles, sentences, passages)."""
+    metas = [shard_meta(s) for s in shards]
+    n_a = sum(len(m["articles"]) for m in metas)
+    n_s = sum(int(m["sentences"]) for m in metas)
+    n_p = sum(int(m["passages"]) for m in metas)
+    fmt = np.lib.format
+    srows = fmt.open_memmap(folder / "sentences.npy", "w+", np.int64, (n_s, 3))
+    prows = fmt.open_memmap(folder / "passages.npy", "w+", np.int64, (n_p, 4))
+    sv = fmt.open_memmap(folder / "sentence_vectors.npy", "w+", np.float16, (n_s, dim))
+    pv = fmt.open_memmap(folder / "passage_vectors.npy", "w+", np.float16, (n_p, dim))
+    a_off = s_off = p_off = 0
+    with (folder / "articles.jsonl").open("wb") as out:
+        for shard, meta in zip(shards, metas, strict=True):
+            with (shard / "articles.jsonl").open("rb") as fh:
+                shutil.copyfileobj(fh, out, 1 << 20)
+            s = np.load(shard / "sentences.npy")
+            p = np.load(shard / "passages.npy")
+            ns, np_ = len(s), len(p)
+            srows[s_off : s_off + ns] = s
+            srows[s_off : s_off + ns, 0] += a_off
+            prows[p_off : p_off + np_] = p
+            prows[p_off : p_off + np_, 0] += a_off
+            prows[p_off : p_off + np_, 1:3] += s_off
+            sv[s_off : s_off + ns] = np.load(shard / "sentence_vectors.npy")
+            pv[p_off : p_off + np_] = np.load(shard / "passage_vectors.npy")
+            a_off += len(meta["articles"])
+            s_off += ns
+            p_off += np_
+        out.flush()
+        os.fsync(out.fileno())
+    for arr in (srows, prows, sv, pv):
+        arr.flush()
+        del arr
+    for name in ("sentences.npy", "passages.npy", "sentence_vectors.npy", "passage_vectors.npy"):
+        _fsync_file(folder / name)
+    return n_a, n_s, n_p
+
+
+def iter_shard_texts(
+    shards: Sequence[Path],
+) -> Iterator[tuple[list[str], list[str]]]:
+    """Per shard: the sentence texts and the passage inputs (as BM25 sees them), in order."""
+    for shard in shards:
+        arts = []
+        with (shard / "articles.jsonl").open(encoding="utf-8") as fh:
+            for line in fh:
+                row = json.loads(line)
+                arts.append(Article(**{k: v for k, v in row.items() if k != "fingerprint"}))
+        s = np.load(shard / "sentences.npy")
+        p = np.load(shard / "passages.npy")
+        sents = [arts[a].text[b:e] for a, b, e in s]
+        passes = [
+            passage_input(arts[a], arts[a].text[s[f][1] : s[last - 1][2]]) for a, f, last, _ in p
+        ]
+        yield sents, passes
+
+
+def write_term_df_and_bm25(
+    folder: Path, shards: Sequence[Path], write_json: Callable[[Path, Any], None]
+) -> None:
+    """Sentence document frequencies (term_df.json) and the BM25 index over passages (bm25/),
+    computed shard by shard. The BM25 matrix is the one in bm25s's own format (lucene idf,
+    k1=1.5, b=0.75), so ``bm25s.BM25.load`` reads it."""
+    from collections import Counter
+
+    df: Counter[str] = Counter()
+    n_sent = 0
+    vocab: dict[str, int] = {}
+    doc_lens: list[np.ndarray] = []  # per shard: tokens per passage (ids are kept on disk)
+    tmp_dir = folder / ".bm25-tmp"
+    tmp_dir.mkdir()
+    for i, (sents, passes) in enumerate(iter_shard_texts(shards)):
+        n_sent += len(sents)
+        for text in sents:
+            df.update(set(analyze(text)))
+        ids: list[int] = []
+        lens = np.empty(len(passes), dtype=np.int64)
+        for j, text in enumerate(passes):
+            toks = analyze(text) or [""]
+            for t in toks:
+                tid = vocab.get(t)
+                if tid is None:
+                    tid = vocab[t] = len(vocab)
+                ids.append(tid)
+            lens[j] = len(toks)
+        np.save(tmp_dir / f"{i}.ids.npy", np.asarray(ids, dtype=np.int32))
+        np.save(tmp_dir / f"{i}.lens.npy", lens)
+        doc_lens.append(lens)
+    write_json(folder / "term_df.json", {"sentences": n_sent, "df": dict(df)})
+    del df
+    write_bm25(
+        folder / "bm25",
+        tmp_dir,
+        len(doc_lens),
+        vocab,
+        np.concatenate(doc_lens) if doc_lens else np.zeros(0, np.int64),
+    )
+    shutil.rmtree(tmp_dir)
+
+
+def write_bm25(
+    out: Path,
+    tmp_dir: Path,
+    n_parts: int,
+    vocab: dict[str, int],
+    lens: np.ndarray,
+    k1: float = 1.5,
+    b: float = 0.75,
+) -> None:
+    import math
+
+    import bm25s
+    import scipy.sparse as sp
+
+    n_docs = len(lens)
+    n_vocab = len(vocab)
+    avg = np.float64(lens.mean()) if n_docs else np.float64(0.0)
+    # document frequencies
+    dfs = np.zeros(n_vocab, dtype=np.int64)
+    for i in range(n_parts):
+        ids = np.load(tmp_dir / f"{i}.ids.npy")
+        part_lens = np.load(tmp_dir / f"{i}.lens.npy")
+        doc = np.repeat(np.arange(len(part_lens)), part_lens)
+        pairs = np.unique(doc.astype(np.int64) * n_vocab + ids)
+        np.add.at(dfs, pairs % n_vocab, 1)
+    idf = np.zeros(n_vocab, dtype=np.float32)
+    nz = dfs > 0
+    idf[nz] = [math.log(1 + (n_docs - d + 0.5) / (d + 0.5)) for d in dfs[nz]]
+    data_parts, row_parts, col_parts = [], [], []
+    base = 0
+    for i in range(n_parts):
+        ids = np.load(tmp_dir / f"{i}.ids.npy")
+        part_lens = np.load(tmp_dir / f"{i}.lens.npy")
+        doc = np.repeat(np.arange(len(part_lens), dtype=np.int64), part_lens)
+        pairs, tf = np.unique(doc * n_vocab + ids, return_counts=True)
+        rows = pairs // n_vocab
+        cols = (pairs % n_vocab).astype(np.int32)
+        tf32 = tf.astype(np.float32)
+        l_d = part_lens[rows]
+        tfc = tf32 / (k1 * ((1 - b) + b * l_d / avg) + tf32)
+        data_parts.append((idf[cols] * tfc).astype(np.float32))
+        row_parts.append((rows + base).astype(np.int32))
+        col_parts.append(cols)
+        base += len(part_lens)
+    data = np.concatenate(data_parts) if data_parts else np.zeros(0, np.float32)
+    rows = np.concatenate(row_parts) if row_parts else np.zeros(0, np.int32)
+    cols = np.concatenate(col_parts) if col_parts else np.zeros(0, np.int32)
+    del data_parts, row_parts, col_parts
+    matrix = sp.csc_matrix((data, (rows, cols)), shape=(n_docs, n_vocab), dtype=np.float32)
+    del data, rows, cols
+    retriever = bm25s.BM25()
+    retriever.scores = {
+        "data": matrix.data,
+        "indices": matrix.indices,
+        "indptr": matrix.indptr,
+        "num_docs": n_docs,
+    }
+    full_vocab = dict(vocab)
+    if "" not in full_vocab:
+        full_vocab[""] = max(full_vocab.values(), default=-1) + 1
+    retriever.vocab_dict = full_vocab
+    retriever.nonoccurrence_array = None
+    retriever.save(str(out), show_progress=False)
