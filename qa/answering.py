@@ -6,6 +6,7 @@ Everything it returns is quoted from the articles; it writes no text of its own.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 import re
@@ -19,7 +20,8 @@ from qa import spans as sp
 from qa.index import Index
 from qa.questions import QuestionInfo
 from qa.retrieval import Hit
-from qa.text import analyze, words
+from qa.text import _WORD, STOPWORDS, analyze, normalize_number, words
+from qa.text import _stem_words as _stem
 from qa.types import NOT_FOUND_MESSAGE, Answer, Citation
 
 MAX_ANSWER_WORDS = 80
@@ -33,19 +35,31 @@ _LEADING_REFERENCE = re.compile(
 
 @dataclass(frozen=True)
 class ReaderSettings:
-    """Weights of the sentence score and the abstention threshold (tuned on the dev split)."""
+    """Weights of the sentence score, of the answerability score and the abstention threshold
+    (tuned on the dev split of the bundled benchmark)."""
 
-    w_dense: float = 0.30
-    w_passage: float = 0.15
-    w_lexical: float = 0.35
-    w_context: float = 0.10
-    w_type: float = 0.15
+    # sentence ranking
+    w_dense: float = 0.45
+    w_passage: float = 0.10
+    w_lexical: float = 0.45
+    w_context: float = 0.15
+    w_type: float = 0.20
     w_bigram: float = 0.10
-    threshold: float = 0.45  # confidence below this abstains
-    conf_center: float = 0.42  # score mapped to confidence 0.5
-    conf_scale: float = 12.0
-    conflict_margin: float = 0.85  # a disagreeing sentence must score this close to the best
-    passages: int = 6  # top passages whose sentences are read
+    w_local: float = 0.10
+    w_missing: float = 0.15
+    # answerability of the best sentence
+    a_context: float = 1.0
+    a_dense: float = 1.0
+    a_type: float = 0.5
+    a_local: float = 0.3
+    a_missing: float = 0.6
+    threshold: float = 0.5  # confidence below this abstains
+    conf_center: float = 1.0  # answerability mapped to confidence 0.5
+    conf_scale: float = 8.0
+    conflict_margin: float = 0.80  # a disagreeing sentence must score this close to the best
+    passages: int = 10  # top passages whose sentences are read
+    dense_pool: int = 8  # extra sentences taken by dense similarity (small collections)
+    local_window: int = 8  # words either side of a short answer that count as its clause
 
 
 @dataclass
@@ -58,12 +72,79 @@ class Candidate:
     context: float = 0.0
     typed: float = 0.0
     bigram: float = 0.0
+    local: float = 0.0
+    missing: float = 0.0
     short: sp.Span | None = None
+    short_sid: int = -1  # the sentence holding ``short`` (this one or the one before)
     features: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass
+class _Sent:
+    """Per-sentence analysis, computed once and cached."""
+
+    terms: frozenset[str]
+    bigrams: frozenset[tuple[str, str]]
+    positions: tuple[tuple[int, str], ...]  # (word index, stem) of content words
+    offsets: tuple[int, ...]  # character offset of every word
+    spans: dict[str, list[sp.Span]] = field(default_factory=dict)
+
+
+@dataclass
+class _Query:
+    weights: dict[str, float]
+    total: float
+    bigrams: set[tuple[str, str]]
+    words: set[str]
+    lowered: str
+    constraints: set[str]
+    kind: str
+    needs_name: bool
+    variants: dict[str, frozenset[str]] = field(default_factory=dict)
+
+    def cover(self, terms: frozenset[str] | set[str]) -> float:
+        """Weighted share of the question's terms found in ``terms`` (derived forms such as
+        'Kenya'/'Kenyan' count for part)."""
+        got = 0.0
+        for t, w in self.weights.items():
+            if t in terms:
+                got += w
+            else:
+                v = self.variants.get(t)
+                if v and not v.isdisjoint(terms):
+                    got += _VARIANT_CREDIT * w
+        return got / self.total
+
+
+_VARIANT_CREDIT = 0.6
+_DENSE_POOL_MAX = 20_000
+_FRAME_WORDS = (
+    "many much name names date day year month time city cities place number amount total "
+    "percentage percent figure kind type long old often far"
+)
+_ORDINALS = frozenset(
+    "first second third fourth fifth sixth seventh eighth ninth tenth last final".split()
+)
+_PRONOUN_SUBJECT = re.compile(
+    r"\b(?:he|she|they|it|his|her|their)\b(?:\s+\w+)?\s*(?:said|says|added|noted|told|wrote)?",
+    re.IGNORECASE,
+)
+
+
+def _word_matches(text: str) -> list[tuple[re.Match[str], str]]:
+    return [(m, m.group(0).lower().replace("’", "'")) for m in _WORD.finditer(text)]
+
+
+def _fits_unit(kind: str, text: str) -> bool:
+    if kind == qt.PERCENT:
+        return bool(re.search(r"%|per ?cent", text, re.IGNORECASE))
+    if kind == qt.MONEY:
+        return bool(re.search(r"[$€£]|dollar|euro|shilling|pound", text, re.IGNORECASE))
+    return True
+
+
 def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, x))))
 
 
 def parse_figure(text: str) -> float | None:
@@ -123,20 +204,64 @@ class Reader:
     def __init__(self, index: Index, settings: ReaderSettings | None = None) -> None:
         self.index = index
         self.settings = settings or ReaderSettings()
-        self._terms: dict[int, frozenset[str]] = {}
-        n = max(1, len(index.sentences))
         self._df = index.term_df
-        self._n = n
+        self._n = max(1, len(index.sentences))
+        self._sents: dict[int, _Sent] = {}
         self._title_terms: dict[str, frozenset[str]] = {}
+        self._frame: frozenset[str] | None = None
+        self._idf_max = math.log(1.0 + (self._n + 0.5) / 0.5)
+        self._prefixes: dict[str, list[str]] | None = None
 
     # -- term statistics --------------------------------------------------------------------
-    def terms(self, sid: int) -> frozenset[str]:
-        got = self._terms.get(sid)
+    def idf(self, term: str) -> float:
+        df = self._df.get(term, 0)
+        return math.log(1.0 + (self._n - df + 0.5) / (df + 0.5))
+
+    def _variants(self, term: str) -> frozenset[str]:
+        """Corpus terms that are derived forms of ``term`` ('kenya' -> 'kenyan')."""
+        if len(term) < 5 or not term.isalpha():
+            return frozenset()
+        if self._prefixes is None:
+            prefixes: dict[str, list[str]] = {}
+            for t in self._df:
+                if len(t) >= 5 and t.isalpha():
+                    prefixes.setdefault(t[:5], []).append(t)
+            self._prefixes = prefixes
+        out = []
+        for t in self._prefixes.get(term[:5], ()):
+            if t == term or abs(len(t) - len(term)) > 3:
+                continue
+            short, long_ = sorted((t, term), key=len)
+            if long_.startswith(short) and len(short) >= 5:
+                out.append(t)
+        return frozenset(out)
+
+    def _analysis(self, sid: int) -> _Sent:
+        got = self._sents.get(sid)
         if got is None:
-            got = frozenset(analyze(self.index.sentences[sid].text))
-            if len(self._terms) < 500_000:
-                self._terms[sid] = got
+            text = self.index.sentences[sid].text
+            toks = [(m.start(), w) for m, w in _word_matches(text)]
+            content = [
+                (i, normalize_number(w)) for i, (_, w) in enumerate(toks) if w not in STOPWORDS
+            ]
+            stems = _stem([w for _, w in content])
+            positions = tuple((i, st) for (i, _), st in zip(content, stems, strict=True))
+            terms = {st for _, st in positions}
+            for st in list(terms):
+                if "-" in st:  # "Kenyan-led" also counts as "kenyan" and "led"
+                    terms.update(_stem([p for p in st.split("-") if p]))
+            got = _Sent(
+                frozenset(terms),
+                frozenset(itertools.pairwise(st for _, st in positions)),
+                positions,
+                tuple(o for o, _ in toks),
+            )
+            if len(self._sents) < 500_000:
+                self._sents[sid] = got
         return got
+
+    def terms(self, sid: int) -> frozenset[str]:
+        return self._analysis(sid).terms
 
     def title_terms(self, article_id: str) -> frozenset[str]:
         got = self._title_terms.get(article_id)
@@ -145,9 +270,73 @@ class Reader:
             self._title_terms[article_id] = got
         return got
 
-    def idf(self, term: str) -> float:
-        df = self._df.get(term, 0)
-        return math.log(1.0 + (self._n - df + 0.5) / (df + 0.5))
+    def _typed_spans(self, sid: int, kind: str) -> list[sp.Span]:
+        a = self._analysis(sid)
+        got = a.spans.get(kind)
+        if got is None:
+            text = self.index.sentences[sid].text
+            if kind in _TYPED:
+                got = sp.candidates(text, kind)
+                if kind == qt.NUMBER:
+                    got = got + sp.durations(text)
+                elif kind == qt.PERSON:
+                    got = got + sp.roles(text)
+            elif kind == qt.REASON:
+                got = sp.reason_candidates(text)
+            elif kind == qt.LIST:
+                got = sp.enumerations(text)
+            else:
+                got = []
+            a.spans[kind] = got
+        return got
+
+    # -- the question -----------------------------------------------------------------------
+    def _query(self, info: QuestionInfo) -> _Query:
+        if self._frame is None:
+            self._frame = frozenset(analyze(_FRAME_WORDS))
+        main_terms: list[str] = []
+        for t in analyze(info.text):
+            if "-" in t and t not in self._df:
+                main_terms.extend(_stem([p for p in t.split("-") if p]))
+            else:
+                main_terms.append(t)
+        head = re.search(r"\b(?:which|what)\s+([\w’'\-]+)", info.text, re.IGNORECASE)
+        head_term = analyze(head.group(1)) if head else []
+        weights: dict[str, float] = {}
+        for t in main_terms:
+            w = self.idf(t)
+            if t in self._frame:
+                w *= 0.2
+            elif head_term and t == head_term[0]:
+                w *= 0.5
+            weights[t] = max(weights.get(t, 0.0), w)
+        for t in analyze(info.query):
+            if t not in weights:
+                weights[t] = 0.5 * self.idf(t)
+        # specific constraints: figures, ordinals and names in the question
+        constraints: set[str] = set()
+        for n, m in enumerate(re.finditer(r"[\w’'\-,.]+", info.text)):
+            w = m.group(0).strip(",.")
+            if not w:
+                continue
+            specific = (
+                w[0].isdigit()
+                or w.lower() in _ORDINALS
+                or (n > 0 and w[0].isupper() and w.lower() not in STOPWORDS)
+            )
+            if specific:
+                constraints.update(t for t in analyze(w) if t in weights)
+        return _Query(
+            weights,
+            sum(weights.values()) or 1.0,
+            set(itertools.pairwise(main_terms)),
+            set(words(info.text)),
+            " ".join(words(info.text)),
+            constraints,
+            info.answer_type,
+            qt.wants_name(info.text),
+            {t: v for t in weights if (v := self._variants(t))},
+        )
 
     # -- reading ------------------------------------------------------------------------------
     def read(
@@ -158,56 +347,64 @@ class Reader:
         if not hits:
             return self._abstain(info, answer_id, 0.0)
         cands = self.rank(info, qvec, hits)
+        if not cands:
+            return self._abstain(info, answer_id, 0.0)
         answer = self._decide(info, cands, answer_id)
         return replace(answer, extra={"ranked": [c.sid for c in cands[:20]]})
 
     def rank(self, info: QuestionInfo, qvec: np.ndarray, hits: Sequence[Hit]) -> list[Candidate]:
         """Score every sentence of the top passages; best first."""
         s = self.settings
-        main_terms = analyze(info.text)
-        context_terms = [t for t in analyze(info.query) if t not in main_terms]
-        weights = {t: self.idf(t) for t in main_terms}
-        weights.update({t: 0.5 * self.idf(t) for t in context_terms if t not in weights})
-        total = sum(weights.values()) or 1.0
-        q_bigrams = set(itertools.pairwise(main_terms))
-        qset = set(weights)
-        q_words = set(words(info.text))
-
-        # candidate sentences: every sentence of the top passages, deduplicated
+        q = self._query(info)
         passage_score: dict[int, float] = {}
-        for hit in hits[: s.passages]:
+        for hit in hits[: max(s.passages, 1)]:
             for sid in self.index.passages[hit.passage].sentences:
                 passage_score[sid] = max(passage_score.get(sid, 0.0), hit.score)
+        if not passage_score:
+            return []
+        qv = qvec.reshape(-1)
+        n_all = len(self.index.sentences)
+        if s.dense_pool and n_all <= _DENSE_POOL_MAX:
+            # small collections: also read the sentences of the retrieved articles that are
+            # closest to the question, in case passage retrieval missed them (articles come
+            # from the hits, so filters still hold)
+            articles = {self.index.sentences[sid].article_id for sid in passage_score}
+            all_dense = self.index.sentence_vectors @ qv
+            floor = min(passage_score.values())
+            for sid in np.argsort(-all_dense)[: s.dense_pool]:
+                sid = int(sid)
+                if sid not in passage_score and self.index.sentences[sid].article_id in articles:
+                    passage_score[sid] = floor
         sids = list(passage_score)
-        svecs = self.index.sentence_vectors[sids]
-        dense = svecs @ qvec.reshape(-1)
-
+        dense = self.index.sentence_vectors[sids] @ qv
         cands: list[Candidate] = []
         for sid, d in zip(sids, dense, strict=True):
             sent = self.index.sentences[sid]
-            st = self.terms(sid)
-            ctx = set(st) | self.title_terms(sent.article_id)
-            if sid > 0 and self.index.sentences[sid - 1].article_id == sent.article_id:
-                ctx |= self.terms(sid - 1)
-            lexical = sum(w for t, w in weights.items() if t in st) / total
-            context = sum(w for t, w in weights.items() if t in ctx) / total
-            s_list = analyze(sent.text)
-            bigram = (
-                len(q_bigrams & set(itertools.pairwise(s_list))) / len(q_bigrams)
-                if q_bigrams
-                else 0.0
+            a = self._analysis(sid)
+            prev = (
+                sid - 1
+                if sid > 0 and self.index.sentences[sid - 1].article_id == sent.article_id
+                else -1
             )
-            short = self._short_answer(sent.text, info, qset, q_words)
-            typed = 0.0
-            if info.answer_type in _TYPED:
-                typed = 1.0 if short is not None else 0.0
-            elif info.answer_type in (qt.REASON, qt.LIST):
-                typed = 1.0 if short is not None else 0.3
-            else:
-                typed = 0.5
+            ctx = a.terms | self.title_terms(sent.article_id)
+            if prev >= 0:
+                ctx = ctx | self.terms(prev)
+            lexical = q.cover(a.terms)
+            context = q.cover(ctx)
+            bigram = len(q.bigrams & a.bigrams) / len(q.bigrams) if q.bigrams else 0.0
+            missing = max(
+                (self.idf(t) / self._idf_max for t in q.constraints if t not in ctx), default=0.0
+            )
             c = Candidate(
-                sid, 0.0, float(d), passage_score[sid], lexical, context, typed, bigram, short
+                sid,
+                dense=float(d),
+                passage=passage_score[sid],
+                lexical=lexical,
+                context=context,
+                bigram=bigram,
+                missing=missing,
             )
+            self._type_feature(c, q, prev)
             c.score = (
                 s.w_dense * c.dense
                 + s.w_passage * c.passage
@@ -215,23 +412,71 @@ class Reader:
                 + s.w_context * c.context
                 + s.w_type * c.typed
                 + s.w_bigram * c.bigram
+                + s.w_local * c.local
+                - s.w_missing * c.missing
             )
             cands.append(c)
         cands.sort(key=lambda c: -c.score)
         return cands
 
+    def answerability(self, c: Candidate) -> float:
+        s = self.settings
+        return (
+            s.a_context * c.context
+            + s.a_dense * c.dense
+            + s.a_type * c.typed
+            + s.a_local * c.local
+            - s.a_missing * c.missing
+        )
+
+    def _type_feature(self, c: Candidate, q: _Query, prev: int) -> None:
+        """Whether the sentence holds an answer of the expected type, and the best such span."""
+        kind = q.kind
+        short, where = self._short_answer(c.sid, q), c.sid
+        if (
+            short is None
+            and prev >= 0
+            and kind in (qt.PERSON, qt.ORG)
+            and _PRONOUN_SUBJECT.search(self.index.sentences[c.sid].text)
+        ):
+            # "…,” he said. — the name is in the sentence before
+            short, where = self._short_answer(prev, q), prev
+        c.short, c.short_sid = short, where if short is not None else -1
+        if short is not None:
+            c.local = self._local(where, short, q) if where == c.sid else c.lexical
+        else:
+            c.local = 0.0
+        if kind in _TYPED:
+            c.typed = 0.0 if short is None else (1.0 if where == c.sid else 0.7)
+            if short is not None and not _fits_unit(kind, short.text):
+                c.typed *= 0.5
+            if short is not None and kind == qt.PERSON and short.kind == "role":
+                c.typed = 0.0 if q.needs_name else 0.6
+        elif kind in (qt.REASON, qt.LIST):
+            c.typed = 1.0 if short is not None else 0.3
+        else:
+            c.typed = 0.5
+            c.local = c.lexical
+
+    def _local(self, sid: int, short: sp.Span, q: _Query) -> float:
+        """Question coverage within a few words of the short answer (its clause)."""
+        a = self._analysis(sid)
+        first = bisect.bisect_right(a.offsets, short.start) - 1
+        last = bisect.bisect_left(a.offsets, short.end)
+        w = self.settings.local_window
+        near = {st for i, st in a.positions if first - w <= i <= last + w}
+        return q.cover(near)
+
     def _decide(self, info: QuestionInfo, cands: list[Candidate], answer_id: str) -> Answer:
         s = self.settings
         best = cands[0]
-        confidence = _sigmoid(s.conf_scale * (best.score - s.conf_center))
-        if info.answer_type in _TYPED and best.short is None:
-            confidence *= 0.7
+        confidence = _sigmoid(s.conf_scale * (self.answerability(best) - s.conf_center))
         if confidence < s.threshold:
             return self._abstain(info, answer_id, confidence)
 
         conflict = self._conflicting(info, cands) if info.answer_type in _FIGURE_TYPES else []
         if conflict:
-            quotes = [self._quote(c.sid, c.short, single=True) for c in [best, *conflict]]
+            quotes = [self._quote(c, single=True) for c in [best, *conflict]]
             figures = ", ".join(
                 f"{c.short.text} [{i}]" for i, c in enumerate([best, *conflict], 1) if c.short
             )
@@ -240,107 +485,121 @@ class Reader:
                 answer_id,
                 confidence,
                 quotes,
-                best.short,
                 conflict=True,
                 message=f"The articles give different figures: {figures}.",
             )
-        return self._answer(
-            info, answer_id, confidence, [self._quote(best.sid, best.short)], best.short
-        )
+        return self._answer(info, answer_id, confidence, [self._quote(best)])
 
     # -- short answers -----------------------------------------------------------------------
-    def _short_answer(
-        self, text: str, info: QuestionInfo, qset: set[str], q_words: set[str]
-    ) -> sp.Span | None:
-        kind = info.answer_type
-        if kind in _TYPED:
-            found = sp.candidates(text, kind)
-        elif kind == qt.REASON:
-            found = sp.reason_candidates(text)
-        elif kind == qt.LIST and ":" in text:
-            colon = text.index(":") + 1
-            rest = text[colon:].strip()
-            st = text.index(rest, colon) if rest else colon
-            found = [sp.Span(st, st + len(rest.rstrip('.”"')), qt.LIST, rest.rstrip('.”"'))]
+    def _short_answer(self, sid: int, q: _Query) -> sp.Span | None:
+        kind = q.kind
+        text = self.index.sentences[sid].text
+        if kind in _TYPED or kind in (qt.REASON, qt.LIST):
+            found = self._typed_spans(sid, kind)
         else:
-            found = sp.phrase_candidates(text, qset)
+            found = sp.phrase_candidates(text, set(q.weights))
+        qset = q.weights
         # the answer is not something the question already says
-        found = [c for c in found if not set(analyze(c.text)) <= qset or not analyze(c.text)]
-        found = [c for c in found if c.text.lower() not in " ".join(q_words)]
-        if not found:
+        kept = []
+        for c in found:
+            terms = analyze(c.text)
+            if terms and all(t in qset for t in terms):
+                continue
+            if kind in _TYPED and c.text.lower() in q.lowered:
+                continue
+            kept.append(c)
+        if not kept:
             return None
-        anchors = [
-            m.start()
-            for m in re.finditer(r"[\w’'\-]+", text)
-            if (a := analyze(m.group(0))) and a[0] in qset
-        ]
+        a = self._analysis(sid)
+        anchors = [(a.offsets[i], q.weights[st]) for i, st in a.positions if st in qset]
 
-        def rank(c: sp.Span) -> float:
-            dist = min((abs(c.start - a) for a in anchors), default=len(text)) / max(len(text), 1)
+        def score(c: sp.Span) -> float:
+            if anchors:
+                dist = (
+                    sum(wt / (1.0 + abs((c.start + c.end) / 2 - off) / 12.0) for off, wt in anchors)
+                    / q.total
+                )
+            else:
+                dist = 0.0
             n_words = len(c.text.split())
             length_pen = 0.0 if kind in (qt.REASON, qt.LIST) else 0.02 * max(0, n_words - 4)
-            unit = 0.0
+            bonus = 0.0
             if kind in _FIGURE_TYPES:
-                after = set(analyze(text[c.end : c.end + 40]))
-                unit = 0.3 if after & qset else 0.0
-            return -dist - length_pen + unit
+                after = set(analyze(text[c.end : c.end + 30])[:2])
+                bonus += 0.3 if after & set(qset) else 0.0
+                if c.kind == qt.NUMBER and re.search(r"\d", c.text) is None and n_words == 1:
+                    bonus -= 0.05
+            if kind == qt.PERSON and c.kind == "role":
+                bonus -= 0.2
+            if kind == qt.LIST:
+                bonus += 0.05 * c.text.count(",")
+            return dist - length_pen + bonus
 
-        return max(found, key=rank)
+        return max(kept, key=score)
 
     # -- conflicts -----------------------------------------------------------------------------
     def _conflicting(self, info: QuestionInfo, cands: list[Candidate]) -> list[Candidate]:
+        """Sentences from other articles that give a different figure for the same thing."""
         best = cands[0]
-        if best.short is None:
+        if best.short is None or best.short_sid != best.sid:
             return []
         base = parse_figure(best.short.text)
         if base is None:
             return []
-        art = self.index.sentences[best.sid].article_id
-        focus = self._unit_terms(best)
+        q = self._query(info)
+        focus = self._unit_terms(best) | {t for t in self._unit_terms(best, 60) if t in q.weights}
+        values = [base]
         out: list[Candidate] = []
-        seen_articles = {art}
-        for c in cands[1:]:
-            if c.score < self.settings.conflict_margin * best.score or c.short is None:
+        seen_articles = {self.index.sentences[best.sid].article_id}
+        for c in cands[1:12]:
+            if c.short is None or c.short_sid != c.sid:
+                continue
+            if c.score < self.settings.conflict_margin * best.score:
+                break
+            if c.local < 0.6 * best.local or c.context < 0.6 * best.context:
                 continue
             c_art = self.index.sentences[c.sid].article_id
             if c_art in seen_articles:
                 continue
             value = parse_figure(c.short.text)
-            if value is None or math.isclose(value, base, rel_tol=1e-9):
+            if value is None or any(math.isclose(value, v, rel_tol=1e-9) for v in values):
                 continue
-            if focus and not (focus & self._unit_terms(c)):
+            if focus and not (focus & self._unit_terms(c, 60)):
                 continue
             out.append(c)
+            values.append(value)
             seen_articles.add(c_art)
             if len(out) == 2:
                 break
         return out
 
-    def _unit_terms(self, c: Candidate) -> set[str]:
+    def _unit_terms(self, c: Candidate, reach: int = 30) -> set[str]:
         """Content words right after the figure ('989 officers' -> {'offic'})."""
         assert c.short is not None
-        text = self.index.sentences[c.sid].text
-        return set(analyze(text[c.short.end : c.short.end + 30])[:2])
+        text = self.index.sentences[c.short_sid].text
+        return set(analyze(text[c.short.end : c.short.end + reach])[: 3 if reach > 30 else 2])
 
     # -- output --------------------------------------------------------------------------------
     def _quote(
-        self, sid: int, short: sp.Span | None, single: bool = False
+        self, c: Candidate, single: bool = False
     ) -> tuple[str, int, int, tuple[int, int] | None]:
         """(article id, start, end, short span in article offsets) for the quoted sentence(s),
         adding the previous sentence when the best one leans on it ("He said ...")."""
+        sid, short = c.sid, c.short
         sent = self.index.sentences[sid]
         start, end = sent.start, sent.end
         n_words = len(sent.text.split())
-        if (
-            not single
-            and sid > 0
-            and _LEADING_REFERENCE.match(sent.text)
-            and self.index.sentences[sid - 1].article_id == sent.article_id
-        ):
+        if sid > 0 and self.index.sentences[sid - 1].article_id == sent.article_id:
             prev = self.index.sentences[sid - 1]
-            if n_words + len(prev.text.split()) <= MAX_ANSWER_WORDS:
+            fits = n_words + len(prev.text.split()) <= MAX_ANSWER_WORDS
+            if c.short_sid == sid - 1 or (
+                not single and fits and _LEADING_REFERENCE.match(sent.text)
+            ):
                 start = prev.start
-        short_abs = (sent.start + short.start, sent.start + short.end) if short else None
+        short_abs = None
+        if short is not None and c.short_sid >= 0:
+            holder = self.index.sentences[c.short_sid]
+            short_abs = (holder.start + short.start, holder.start + short.end)
         start, end = self._fit(sent.article_id, start, end, short_abs)
         return sent.article_id, start, end, short_abs
 
@@ -364,7 +623,6 @@ class Reader:
         answer_id: str,
         confidence: float,
         quotes: list[tuple[str, int, int, tuple[int, int] | None]],
-        short: sp.Span | None,
         conflict: bool = False,
         message: str = "",
     ) -> Answer:

@@ -134,7 +134,8 @@ class Assistant:
         hits = self.retriever.search(
             info.query, qvec, k=max(k, self.reader.settings.passages), filters=filters
         )
-        answer = self.reader.read(info, qvec, hits[: max(k, 1)], answer_id=answer_id)
+        # the reader reads at least its own number of passages (settings.passages)
+        answer = self.reader.read(info, qvec, hits, answer_id=answer_id)
         return _with_timing(answer, t0)
 
     def ask_many(

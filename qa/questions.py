@@ -29,7 +29,7 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         MONEY,
         re.compile(
-            r"\bhow much (?:money|funding|cash|aid)\b|\bhow much\b.*\b(?:cost|fund|pay|paid|spend|spent|pledged?|disburs|budget|worth|dollars?)"
+            r"\bhow much (?:money|funding|cash|aid)\b|\bamount of (?:money|funding|cash|aid)\b|\bhow much\b.*\b(?:cost|fund|pay|paid|spend|spent|pledged?|disburs|budget|worth|dollars?)"
         ),
     ),
     (
@@ -47,13 +47,24 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         NUMBER,
         re.compile(
-            r"\bhow (?:many|much|large|big|long|old|far|high|often)\b|\b(?:what|which) (?:number|amount|size|figure|total|count)\b|\bwhat was the (?:number|total|size)\b"
+            r"\bhow (?:many|much|large|big|long|old|far|high|often)\b|\bby how (?:much|long)\b|\b(?:what|which) (?:number|amount|size|figure|total|count)\b|\bwhat was the (?:number|total|size)\b"
+        ),
+    ),
+    (
+        LIST,
+        re.compile(
+            r"\b(?:what|which) (?:are|were) the (?:\w+ )?(?:three|two|four|five|main|key)\b|"
+            r"\b(?:what|which|name|list)(?: the)? (?:three|two|four|five|several|main|key) "
+            r"(?:\w+ )?\w+s\b|\b(?:which|what) (?:\w+ ){0,2}(?:countries|sites|areas|states|nations|"
+            r"cities|places|requirements|proposals|conditions|steps|reasons|demands)\b|"
+            r"\bname the\b|\blist\b"
         ),
     ),
     (
         PERSON,
         re.compile(
-            r"^(?:and )?(?:who|whom|whose)\b|\b(?:who|whom|whose)\b|\b(?:which|what) (?:person|official|leader|president|minister|man|woman|politician|journalist|author|head|secretary|diplomat|commander|envoy)\b"
+            r"^(?:and )?(?:who|whom|whose)\b|\b(?:who|whom|whose)\b|\bname of (?:the |this |that )?"
+            r"(?:\w+ )?(?:head|leader|president|chief|commander|minister|official|person|man|woman)\b|\b(?:which|what) (?:person|official|leader|president|minister|man|woman|politician|journalist|author|head|secretary|diplomat|commander|envoy)\b"
         ),
     ),
     (
@@ -65,19 +76,15 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         ORG,
         re.compile(
-            r"\b(?:which|what) (?:organi[sz]ation|group|agency|body|institution|company|network|outlet|council|party|force|mission)\b"
+            r"\b(?:which|what) (?:organi[sz]ations?|groups?|agency|agencies|body|institution|company|"
+            r"companies|network|outlet|council|party|force|mission|(?:tv |television |radio |news )?"
+            r"(?:channel|station|broadcaster|newspaper|paper|network|outlet|media))\b"
         ),
     ),
     (
         REASON,
         re.compile(
             r"^(?:and )?why\b|\bwhy\b|\bfor what reason\b|\bwhat (?:caused|led to|prompted|is the reason)\b|\bhow come\b"
-        ),
-    ),
-    (
-        LIST,
-        re.compile(
-            r"\b(?:what|which) (?:are|were) the (?:\w+ )?(?:three|two|four|five|main|key)\b|\b(?:three|two|four|five|several) (?:\w+ )?(?:requirements|proposals|conditions|things|steps|sites|countries|reasons|demands)\b|\bname the\b|\blist\b"
         ),
     ),
 ]
@@ -203,3 +210,12 @@ def analyze_question(question: str, history: Any = None) -> QuestionInfo:
         context += " " + " ".join(_names(last_answer)[:3])
     resolved = f"{text} (following up on: {prev})"
     return QuestionInfo(text, f"{context} {text}", kind, followup=True, resolved=resolved)
+
+
+_WANTS_NAME = re.compile(r"\b(?:what|which) (?:is|was|are|were) the names? of\b", re.I)
+
+
+def wants_name(question: str) -> bool:
+    """Whether the question asks for a proper name ("What is the name of ..."), so a role
+    description ("the head of the council") does not answer it."""
+    return bool(_WANTS_NAME.search(question))

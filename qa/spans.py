@@ -178,6 +178,31 @@ def numbers(text: str) -> list[Span]:
     return out
 
 
+_DURATION = re.compile(
+    r"\b(?:another|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"several|a few|\d+(?:\.\d+)?)\s+(?:more\s+|additional\s+|full\s+)?"
+    r"(?:years?|months?|weeks?|days?|hours?|minutes?|decades?|centuries)\b",
+    re.IGNORECASE,
+)
+_ROLE = re.compile(
+    r"\b(?:(?:the|a|an|its|his|her|their|one|two|three|four|five|several)\s+)?"
+    r"(?:(?:former|current|then|new|acting|deputy|vice|[A-Z][a-z]+)\s+)*"
+    r"(?:head|heads|leader|leaders|president|chief|chairman|director|commander|envoy|"
+    r"spokesman|spokeswoman|spokesperson|minister|officials?|members?)"
+    r"\s+of\s+(?:the\s+)?(?:state|[A-Z][\w’'\-]*(?:\s+(?:of\s+)?[A-Z][\w’'\-]*)*)"
+)
+
+
+def durations(text: str) -> list[Span]:
+    """Lengths of time: 'another year', '11 days', 'several months'."""
+    return [Span(m.start(), m.end(), qt.NUMBER, m.group(0)) for m in _DURATION.finditer(text)]
+
+
+def roles(text: str) -> list[Span]:
+    """Role descriptions that answer a 'who' question without a name ('the head of X')."""
+    return [Span(m.start(), m.end(), "role", m.group(0)) for m in _ROLE.finditer(text)]
+
+
 def dates(text: str) -> list[Span]:
     return [Span(m.start(), m.end(), qt.DATE, m.group(0)) for m in _DATE.finditer(text)]
 
@@ -321,6 +346,52 @@ def phrase_candidates(text: str, question_terms: set[str]) -> list[Span]:
                 if s < e:
                     out.append(Span(s, e, qt.OTHER, text[s:e]))
             run = []
+    return out
+
+
+def enumerations(text: str) -> list[Span]:
+    """Lists inside a sentence: what follows a colon, or 'A, B(,) and C' runs of short items."""
+    out: list[Span] = []
+    if ":" in text:
+        colon = text.index(":") + 1
+        s, e = _clean(text, colon, len(text))
+        if e - s > 3:
+            out.append(Span(s, e, qt.LIST, text[s:e]))
+    lead = re.compile(
+        r"\b(?:such as|including|includes?|from|like|between|are|were|as|of|in)\s+([^;:()]{1,60})$"
+    )
+    for m in re.finditer(r"(?:,\s*|\s)(?:and|or)\s+", text):
+        start, cur_end, n_items, caps = m.start(), m.start(), 1, True
+        while True:
+            c = text.rfind(",", 0, cur_end)
+            seg = text[c + 1 : cur_end] if c >= 0 else text[:cur_end]
+            lm = lead.search(seg)
+            if lm:
+                start = (c + 1 if c >= 0 else 0) + lm.start(1)
+                caps = caps and text[start : start + 1].isupper()
+                n_items += 1
+                break
+            if not seg.strip() or len(seg.split()) > 5 or re.search(r"[;:()“”\"]", seg):
+                break
+            start = c + 1 if c >= 0 else 0
+            caps = caps and seg.strip()[:1].isupper()
+            n_items += 1
+            if c < 0:
+                break
+            cur_end = c
+        tail = re.match(r"[^,;:.()—]+", text[m.end() :])
+        if (n_items < 3 and not (n_items == 2 and caps)) or not tail:
+            continue
+        end = m.end() + tail.end()
+        if caps:  # a list of names ends with the last capitalised run
+            run = re.match(
+                r"(?:(?:the|of|de|and)\s+)*[A-Z][\w’'\-]*(?:\s+[A-Z][\w’'\-]*)*", tail.group(0)
+            )
+            if run:
+                end = m.end() + run.end()
+        s_, e_ = _clean(text, start, end)
+        if s_ < e_:
+            out.append(Span(s_, e_, qt.LIST, text[s_:e_]))
     return out
 
 
