@@ -48,15 +48,15 @@ class ReaderSettings:
     w_local: float = 0.10
     w_missing: float = 0.15
     # answerability of the best sentence
-    a_context: float = 1.0
-    a_dense: float = 1.0
-    a_type: float = 0.5
-    a_local: float = 0.3
-    a_missing: float = 0.6
+    a_context: float = 1.35
+    a_dense: float = 0.3
+    a_type: float = 1.1
+    a_local: float = 0.1
+    a_missing: float = 1.0
     threshold: float = 0.5  # confidence below this abstains
-    conf_center: float = 1.0  # answerability mapped to confidence 0.5
+    conf_center: float = 1.05  # answerability mapped to confidence 0.5
     conf_scale: float = 8.0
-    conflict_margin: float = 0.80  # a disagreeing sentence must score this close to the best
+    conflict_margin: float = 0.70  # a disagreeing sentence must score this close to the best
     passages: int = 10  # top passages whose sentences are read
     dense_pool: int = 8  # extra sentences taken by dense similarity (small collections)
     local_window: int = 8  # words either side of a short answer that count as its clause
@@ -548,27 +548,34 @@ class Reader:
             return []
         q = self._query(info)
         focus = self._unit_terms(best) | {t for t in self._unit_terms(best, 60) if t in q.weights}
-        values = [base]
-        out: list[Candidate] = []
-        seen_articles = {self.index.sentences[best.sid].article_id}
-        for c in cands[1:12]:
+        per_article: dict[str, Candidate] = {}
+        best_art = self.index.sentences[best.sid].article_id
+        for c in cands[1:20]:
             if c.short is None or c.short_sid != c.sid:
                 continue
             if c.score < self.settings.conflict_margin * best.score:
                 break
-            if c.local < 0.6 * best.local or c.context < 0.6 * best.context:
+            if c.local < 0.5 * best.local or c.context < 0.6 * best.context:
                 continue
             c_art = self.index.sentences[c.sid].article_id
-            if c_art in seen_articles:
+            if c_art == best_art:
                 continue
             value = parse_figure(c.short.text)
-            if value is None or any(math.isclose(value, v, rel_tol=1e-9) for v in values):
+            if value is None or math.isclose(value, base, rel_tol=1e-9):
                 continue
             if focus and not (focus & self._unit_terms(c, 60)):
                 continue
-            out.append(c)
-            values.append(value)
-            seen_articles.add(c_art)
+            held = per_article.get(c_art)
+            if held is None or c.local + c.context > held.local + held.context:
+                per_article[c_art] = c
+        out: list[Candidate] = []
+        values = [base]
+        for c in sorted(per_article.values(), key=lambda c: -c.score):
+            assert c.short is not None
+            value = parse_figure(c.short.text)
+            if value is not None and not any(math.isclose(value, v) for v in values):
+                out.append(c)
+                values.append(value)
             if len(out) == 2:
                 break
         return out
