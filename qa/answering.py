@@ -211,6 +211,8 @@ class Reader:
         self._frame: frozenset[str] | None = None
         self._idf_max = math.log(1.0 + (self._n + 0.5) / 0.5)
         self._prefixes: dict[str, list[str]] | None = None
+        self._last_query: tuple[QuestionInfo, _Query] | None = None
+        self._span_terms: dict[str, frozenset[str]] = {}
 
     # -- term statistics --------------------------------------------------------------------
     def idf(self, term: str) -> float:
@@ -292,6 +294,9 @@ class Reader:
 
     # -- the question -----------------------------------------------------------------------
     def _query(self, info: QuestionInfo) -> _Query:
+        last = self._last_query
+        if last is not None and last[0] is info:
+            return last[1]
         if self._frame is None:
             self._frame = frozenset(analyze(_FRAME_WORDS))
         main_terms: list[str] = []
@@ -417,6 +422,11 @@ class Reader:
             )
             cands.append(c)
         cands.sort(key=lambda c: -c.score)
+        if q.kind not in _TYPED and q.kind not in (qt.REASON, qt.LIST):
+            for c in cands[:3]:
+                c.short = self._short_answer(c.sid, q)
+                c.short_sid = c.sid if c.short is not None else -1
+        self._last_query = (info, q)
         return cands
 
     def answerability(self, c: Candidate) -> float:
@@ -432,6 +442,10 @@ class Reader:
     def _type_feature(self, c: Candidate, q: _Query, prev: int) -> None:
         """Whether the sentence holds an answer of the expected type, and the best such span."""
         kind = q.kind
+        if kind not in _TYPED and kind not in (qt.REASON, qt.LIST):
+            # phrase answers do not change the ranking: found for the top sentences only
+            c.typed, c.local = 0.5, c.lexical
+            return
         short, where = self._short_answer(c.sid, q), c.sid
         if (
             short is None
@@ -502,7 +516,11 @@ class Reader:
         # the answer is not something the question already says
         kept = []
         for c in found:
-            terms = analyze(c.text)
+            terms = self._span_terms.get(c.text)
+            if terms is None:
+                terms = frozenset(analyze(c.text))
+                if len(self._span_terms) < 200_000:
+                    self._span_terms[c.text] = terms
             if terms and all(t in qset for t in terms):
                 continue
             if kind in _TYPED and c.text.lower() in q.lowered:
