@@ -16,7 +16,7 @@ $(BIN)/python:
 # pinned: key packages in pyproject.toml, everything else in constraints.txt
 $(VENV)/.installed: pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,ray]'
 	touch $@
 
 setup: $(VENV)/.installed

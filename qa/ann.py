@@ -82,10 +82,14 @@ def new_index(dim: int, n: int, kind: str, params: dict[str, Any]) -> Any:
         m = int(params.get("m", 48 if dim % 48 == 0 else 32 if dim % 32 == 0 else 16))
         if dim % m:
             raise QAError(f"PQ sub-quantisers m={m} must divide the dimension {dim}")
-        nbits = int(params.get("nbits", 8 if n >= 256 * 39 else max(4, min(8, int(np.log2(n))))))
+        # 8-bit codebooks want 39 * 256 training vectors; smaller corpora get smaller codebooks
+        auto_bits = max(4, min(8, int(np.log2(max(n, 16) / 39)) if n < 256 * 39 else 8))
+        nbits = int(params.get("nbits", auto_bits))
         quantizer = faiss.IndexFlatIP(dim)
         index = faiss.IndexIVFPQ(quantizer, dim, nlist, m, nbits, faiss.METRIC_INNER_PRODUCT)
         index.nprobe = int(params.get("nprobe", 32))
+        index.cp.min_points_per_centroid = 1  # small corpora: no "too few points" warnings
+        index.pq.cp.min_points_per_centroid = 1
         return index
     raise QAError(f"unknown FAISS index kind {kind!r}")  # pragma: no cover
 

@@ -95,6 +95,36 @@ def main() -> None:
     show_default=True,
     help="Vector index: exact (flat) or approximate; auto goes approximate for large corpora.",
 )
+@click.option(
+    "--resume", is_flag=True, help="Continue an interrupted build from its finished shards."
+)
+@click.option(
+    "--shard-size",
+    type=click.IntRange(1, 1_000_000),
+    default=2000,
+    show_default=True,
+    help="Articles per shard (memory use grows with it).",
+)
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="auto",
+    default=None,
+    metavar="[ADDRESS]",
+    help="Embed on a Ray cluster (needs `pip install qa[ray]`): ADDRESS is 'auto' (the default: "
+    "the cluster this machine belongs to, else a local one), 'local', or ray://HOST:PORT.",
+)
+@click.option(
+    "--ray-actors", type=click.IntRange(1, 10_000), default=None, help="Embedding actors."
+)
+@click.option("--nprobe", type=click.IntRange(1, 65_536), default=None, help="IVF lists searched.")
+@click.option(
+    "--ef-search", type=click.IntRange(1, 65_536), default=None, help="HNSW search breadth."
+)
+@click.option(
+    "--refine", type=click.IntRange(1, 64), default=None, help="IVF-PQ candidates re-scored, ×k."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def index_cmd(
     paths: tuple[Path, ...],
@@ -105,34 +135,46 @@ def index_cmd(
     max_tokens: int,
     overlap: int,
     faiss_kind: str,
+    resume: bool,
+    shard_size: int,
+    ray_address: str | None,
+    ray_actors: int | None,
+    nprobe: int | None,
+    ef_search: int | None,
+    refine: int | None,
     quiet: bool,
 ) -> None:
     """Build or update the index from article files or folders (.md, .txt, .html, .jsonl).
 
-    With no PATH, indexes the bundled corpus. Only new or changed articles are embedded.
+    With no PATH, indexes the bundled corpus. Only new or changed articles are embedded. Articles
+    are streamed in shards (memory stays bounded); an interrupted build continues with --resume.
+    Search knobs (--nprobe, --ef-search, --refine) can be changed without re-embedding.
     """
     from qa.chunking import ChunkParams
-    from qa.corpus import load_corpus
     from qa.index import build_index
 
     settings = _settings()
     inputs = [str(p) for p in paths] or list(settings.corpus)
     target = index_dir or settings.index_dir
-    loaded = load_corpus(inputs, skip_invalid=skip_invalid)
-    for where, why in loaded.problems:
-        click.echo(f"skipped {where}: {why}", err=True)
-    if not loaded.articles:
-        raise QAError("no valid articles to index")
+    knobs = {"nprobe": nprobe, "efSearch": ef_search, "refine": refine}
     report = build_index(
-        loaded.articles,
+        None,
         target,
         inputs=inputs,
         model=model,
         rebuild=rebuild,
         chunk=ChunkParams(max_tokens=max_tokens, overlap_sentences=overlap),
         faiss_kind=faiss_kind,
+        faiss_params={k: v for k, v in knobs.items() if v is not None},
         progress=not quiet,
+        resume=resume,
+        shard_size=shard_size,
+        skip_invalid=skip_invalid,
+        ray_address=ray_address,
+        ray_options={"actors": ray_actors} if ray_actors else None,
     )
+    for where, why in report.problems:
+        click.echo(f"skipped {where}: {why}", err=True)
     if report.unchanged:
         click.echo(
             f"Index at {target} is up to date ({report.articles} articles, "
@@ -145,8 +187,10 @@ def index_cmd(
             f"{report.embedded_articles} embedded, {report.reused_articles} unchanged, "
             f"{len(report.removed_articles)} removed."
         )
-    if loaded.problems:
-        click.echo(f"{len(loaded.problems)} file(s) skipped.", err=True)
+    if report.retrained:
+        click.echo(f"Retrained the approximate index: {report.retrained}.")
+    if report.problems:
+        click.echo(f"{len(report.problems)} file(s) skipped.", err=True)
 
 
 # -- loading the assistant ------------------------------------------------------------------------
@@ -375,6 +419,42 @@ def info_cmd(index_dir: Path | None) -> None:
     info = index.describe()
     info["stale"] = check_stale(index)
     click.echo(json.dumps(info, indent=2))
+
+
+# -- serve ----------------------------------------------------------------------------------------
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=7860, show_default=True, help="Port."
+)
+@click.option(
+    "--index",
+    "--index-dir",
+    "index_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="QA_INDEX_DIR",
+    default=None,
+    show_envvar=True,
+    help="Index folder (default: the bundled corpus's index/, built or refreshed first).",
+)
+@click.option("--allow-stale", is_flag=True, help="Serve a stale index anyway.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
+def serve_cmd(
+    host: str, port: int, index_dir: Path | None, allow_stale: bool, quiet: bool
+) -> None:
+    """Serve the chat (/), the embeddable widget (/embed/) and the JSON API (/api/…, /docs).
+
+    The server switches to a new build when `qa index` finishes one in the same folder.
+    """
+    from qa.web import LiveAssistant, serve
+
+    settings = _settings()
+    target = index_dir or settings.index_dir
+    assistant = load_assistant(target, allow_stale=allow_stale, quiet=quiet)
+    live = LiveAssistant(assistant, target, max_concurrency=settings.max_concurrency)
+    serve(live, host=host, port=port, settings=settings)
 
 
 if __name__ == "__main__":  # pragma: no cover

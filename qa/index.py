@@ -157,6 +157,7 @@ class BuildReport:
     seconds: float
     unchanged: bool = False
     retrained: str = ""  # why the approximate index was retrained, if it was
+    problems: list[tuple[str, str]] = field(default_factory=list)  # skipped (where, why)
 
 
 def _faiss_kind(kind: str, n: int) -> str:
@@ -341,6 +342,7 @@ def build_index(
                     [],
                     time.perf_counter() - t0,
                     unchanged=True,
+                    problems=found.problems,
                 )
         previous = (
             PreviousBuild(prev_build, prev_manifest)
@@ -364,7 +366,8 @@ def build_index(
                 prints=prints,
                 previous=previous,
                 embedder=embedder,
-                model=model if embedder is None else identity["name"],
+                model=str(identity["name"]),
+                inputs=None if articles is not None else inputs,
                 chunk=chunk,
                 shard_size=shard_size,
                 first_number=len(shards),
@@ -431,6 +434,7 @@ def build_index(
             removed,
             time.perf_counter() - t0,
             retrained=counts.get("retrained", ""),
+            problems=found.problems,
         )
 
 

@@ -48,6 +48,25 @@ SHARD_SIZE = 2000  # articles per shard (about 15-20k texts to embed)
 # Reading articles as a stream
 
 
+def parse_jsonl_line(line: str, where: str) -> Article | str:
+    """One JSONL line as an article, or the problem with it."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        return f"invalid JSON: {err.msg} (column {err.colno})"
+    if not isinstance(obj, dict):
+        return "each line must be a JSON object with id, title and text"
+    if not obj.get("id"):
+        return "missing 'id'"
+    text = obj.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return "missing 'text'"
+    try:
+        return make_article(obj, text, str(obj["id"]), where)
+    except ArticleProblem as err:
+        return str(err)
+
+
 def _iter_jsonl(path: Path) -> Iterator[tuple[str, Article | str]]:
     """One article (or problem) per line, reading the file line by line."""
     seen_any = False
@@ -58,25 +77,7 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[str, Article | str]]:
                     continue
                 seen_any = True
                 where = f"{path}:{lineno}"
-                try:
-                    obj = json.loads(line)
-                except json.JSONDecodeError as err:
-                    yield where, f"invalid JSON: {err.msg} (column {err.colno})"
-                    continue
-                if not isinstance(obj, dict):
-                    yield where, "each line must be a JSON object with id, title and text"
-                    continue
-                if not obj.get("id"):
-                    yield where, "missing 'id'"
-                    continue
-                text = obj.get("text")
-                if not isinstance(text, str) or not text.strip():
-                    yield where, "missing 'text'"
-                    continue
-                try:
-                    yield where, make_article(obj, text, str(obj["id"]), where)
-                except ArticleProblem as err:
-                    yield where, str(err)
+                yield where, parse_jsonl_line(line, where)
     except UnicodeDecodeError as err:
         yield str(path), f"not valid UTF-8 (offset {err.start}); re-save the file as UTF-8"
         return
