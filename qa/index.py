@@ -208,16 +208,23 @@ def clean_debris(index_dir: Path) -> list[str]:
     removed: list[str] = []
     if not index_dir.is_dir():
         return removed
-    current = _read_current(index_dir)
+    try:
+        current, known = _read_current(index_dir), True
+    except IndexLoadError:
+        current, known = None, False  # unreadable CURRENT: keep every build
     for child in index_dir.iterdir():
         stale_tmp = child.name.startswith(".tmp-")
-        old_build = child.name.startswith("build-") and child.name != current
+        old_build = known and child.name.startswith("build-") and child.name != current
         if child.is_dir() and (stale_tmp or old_build):
             shutil.rmtree(child, ignore_errors=True)
             removed.append(child.name)
         elif child.name.startswith(".CURRENT.") and child.is_file():
             child.unlink(missing_ok=True)
             removed.append(child.name)
+    if current and (index_dir / current).is_dir():  # a killed manifest refresh
+        for tmp in (index_dir / current).glob(".manifest.*.tmp"):
+            tmp.unlink(missing_ok=True)
+            removed.append(f"{current}/{tmp.name}")
     return removed
 
 
@@ -581,11 +588,16 @@ def _rewrite_manifest(build: Path, manifest: dict[str, Any]) -> None:
 
 
 def _read_current(index_dir: Path) -> str | None:
+    path = index_dir / "CURRENT"
     try:
-        name = (index_dir / "CURRENT").read_text(encoding="utf-8").strip()
+        name = path.read_text(encoding="utf-8").strip()
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return name or None
+    except (OSError, UnicodeDecodeError) as err:
+        raise IndexLoadError(f"{path} is unreadable ({err}); {_REBUILD_HINT}") from err
+    if not name:
+        raise IndexLoadError(f"{path} is empty; {_REBUILD_HINT}")
+    return name
 
 
 def _swap_current(index_dir: Path, name: str) -> None:
@@ -613,7 +625,7 @@ def current_build(index_dir: str | Path) -> Path:
             "run `qa index PATH...` to build one"
         )
     build = index_dir / name
-    if not build.is_dir() or "/" in name:
+    if "/" in name or "\0" in name or name in (".", "..") or not build.is_dir():
         raise IndexLoadError(
             f"{index_dir / 'CURRENT'} points to {name!r}, which does not exist; {_REBUILD_HINT}"
         )
@@ -637,13 +649,45 @@ def read_manifest(build: Path) -> dict[str, Any]:
             f"{FORMAT_VERSION}; {_REBUILD_HINT}"
         )
     for key in ("model", "counts", "files", "articles", "chunking", "faiss"):
-        if key not in manifest:
-            raise IndexLoadError(f"{path} lacks {key!r}; {_REBUILD_HINT}")
+        if not isinstance(manifest.get(key), dict):
+            raise IndexLoadError(f"{path} lacks {key!r} (or it is not an object); {_REBUILD_HINT}")
+    model, counts = manifest["model"], manifest["counts"]
+    if not isinstance(model.get("name"), str) or not _is_int(model.get("dimension")):
+        raise IndexLoadError(f"{path}: 'model' needs a name and a dimension; {_REBUILD_HINT}")
+    for key in ("articles", "sentences", "passages"):
+        if not _is_int(counts.get(key)):
+            raise IndexLoadError(f"{path}: counts.{key} is not a number; {_REBUILD_HINT}")
+    for rel, info in manifest["files"].items():
+        if not isinstance(info, dict) or not _is_int(info.get("bytes")):
+            raise IndexLoadError(f"{path}: the entry for {rel!r} is malformed; {_REBUILD_HINT}")
+    if not isinstance(manifest["faiss"].get("kind"), str):
+        raise IndexLoadError(f"{path}: faiss.kind is missing; {_REBUILD_HINT}")
     return manifest
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+_REQUIRED_FILES = (
+    "articles.jsonl",
+    "sentences.npy",
+    "passages.npy",
+    "sentence_vectors.npy",
+    "passage_vectors.npy",
+    "passages.faiss",
+    "term_df.json",
+)
+
+
 def _check_files(build: Path, manifest: dict[str, Any], verify_hashes: bool) -> None:
-    for rel, info in manifest["files"].items():
+    listed = manifest["files"]
+    for rel in (*_REQUIRED_FILES, "bm25/"):
+        if not any(k == rel or (rel.endswith("/") and k.startswith(rel)) for k in listed):
+            raise IndexLoadError(
+                f"{build / 'manifest.json'} does not list {rel} (edited?); {_REBUILD_HINT}"
+            )
+    for rel, info in listed.items():
         path = build / rel
         if not path.is_file():
             raise IndexLoadError(f"{path} is missing; {_REBUILD_HINT}")
@@ -664,7 +708,7 @@ def _load_npy(path: Path, dtype: Any, cols: int | None = None, mmap: bool = Fals
     vectors: 768 bytes per 384-d row, paged in on demand)."""
     try:
         arr = np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
-    except (OSError, ValueError, EOFError) as err:
+    except Exception as err:  # OSError, ValueError, EOFError, tokenize.TokenError (bad header)
         raise IndexLoadError(f"{path} is unreadable ({err}); {_REBUILD_HINT}") from err
     if cols is not None and (arr.ndim != 2 or arr.shape[1] != cols):
         raise IndexLoadError(f"{path} has shape {arr.shape}, expected (n, {cols}); {_REBUILD_HINT}")
@@ -707,6 +751,8 @@ def load_index(
                 row = json.loads(line)
                 fp = row.pop("fingerprint")
                 art = Article(**row)
+                if not all(isinstance(v, str) for v in (fp, *vars(art).values())):
+                    raise ValueError("a field is not text")
                 prints[art.id] = fp
                 articles.append(art)
     except (OSError, ValueError, TypeError, KeyError) as err:
@@ -722,23 +768,26 @@ def load_index(
     counts = manifest["counts"]
     dim = int(manifest["model"]["dimension"])
     expect = {
-        "articles": (len(articles), counts.get("articles")),
-        "sentences": (len(srows), counts.get("sentences")),
-        "passages": (len(prows), counts.get("passages")),
-        "sentence vectors": (len(sv), counts.get("sentences")),
-        "passage vectors": (len(pv), counts.get("passages")),
+        "articles.jsonl": (len(articles), counts["articles"], "articles"),
+        "sentences.npy": (len(srows), counts["sentences"], "sentences"),
+        "passages.npy": (len(prows), counts["passages"], "passages"),
+        "sentence_vectors.npy": (len(sv), counts["sentences"], "sentence vectors"),
+        "passage_vectors.npy": (len(pv), counts["passages"], "passage vectors"),
     }
-    for what, (got, want) in expect.items():
+    for name, (got, want, what) in expect.items():
         if got != want:
             raise IndexLoadError(
-                f"{build}: {got} {what} but the manifest says {want} (count mismatch); "
-                f"{_REBUILD_HINT}"
+                f"{build / name} holds {got} {what} but {build / 'manifest.json'} says {want} "
+                f"(count mismatch); {_REBUILD_HINT}"
             )
+    _check_rows(build, articles, srows, prows)
     for name, arr in (("sentence_vectors.npy", sv), ("passage_vectors.npy", pv)):
         if arr.ndim != 2 or (len(arr) and arr.shape[1] != dim):
             raise IndexLoadError(
                 f"{build / name} has shape {arr.shape}, model dimension is {dim}; {_REBUILD_HINT}"
             )
+        if not mmap and not np.isfinite(arr).all():  # (memory-mapped ones are not scanned)
+            raise IndexLoadError(f"{build / name} holds NaN or infinite values; {_REBUILD_HINT}")
     try:
         faiss_index: Any = faiss.read_index(str(build / "passages.faiss"))
     except RuntimeError as err:
@@ -810,9 +859,39 @@ def load_index(
     return index
 
 
+def _check_rows(build: Path, articles: list[Article], srows: np.ndarray, prows: np.ndarray) -> None:
+    """Every sentence lies inside its article; every passage is a non-empty run of sentences of
+    its own article (so a bad table fails here rather than quoting the wrong text)."""
+    n_art = len(articles)
+    lengths = np.array([len(a.text) for a in articles] or [0], dtype=np.int64)
+    a, s, e = srows.reshape(-1, 3).T
+    ok = (a >= 0) & (a < n_art) & (s >= 0) & (s <= e)
+    ok &= e <= lengths[np.clip(a, 0, len(lengths) - 1)]
+    if not ok.all():
+        raise IndexLoadError(
+            f"{build / 'sentences.npy'}: sentence {int(np.argmin(ok))} lies outside its "
+            f"article; {_REBUILD_HINT}"
+        )
+    pa, first, last = prows.reshape(-1, 4)[:, :3].T
+    ok = (pa >= 0) & (pa < n_art) & (first >= 0) & (first < last) & (last <= len(srows))
+    if ok.all() and len(prows):
+        ok &= (a[first] == pa) & (a[last - 1] == pa)
+    if not ok.all():
+        raise IndexLoadError(
+            f"{build / 'passages.npy'}: passage {int(np.argmin(ok))} does not match the sentence "
+            f"table; {_REBUILD_HINT}"
+        )
+
+
 def _check_model(build: Path, manifest: dict[str, Any]) -> None:
     stored = manifest["model"]
-    embedder = make_embedder(str(stored.get("name")))
+    try:
+        embedder = make_embedder(str(stored.get("name")))
+    except (QAError, ValueError) as err:
+        raise IndexLoadError(
+            f"{build / 'manifest.json'}: the index was built with model {stored.get('name')!r}, "
+            f"which cannot be used here ({err}); {_REBUILD_HINT}"
+        ) from err
     current = embedder.quick_identity() if hasattr(embedder, "quick_identity") else {}
     for key, value in current.items():
         if key in stored and stored[key] != value:
