@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import io
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -116,13 +118,34 @@ def _read_jsonl(text: str) -> list[BatchItem]:
         if not isinstance(obj, dict):
             items.append(BatchItem(f"line-{n}", "", error=f"line {n}: expected a JSON object"))
             continue
-        qid = str(obj.get("id") if obj.get("id") is not None else f"line-{n}")
+        if _SURROGATE.search(line) and _has_surrogate(obj):
+            items.append(
+                BatchItem(
+                    f"line-{n}",
+                    "",
+                    error=f"line {n}: invalid Unicode escape (a lone surrogate such as \\ud800)",
+                )
+            )
+            continue
+        qid = str(obj["id"]) if obj.get("id") not in (None, "") else f"line-{n}"
         question = obj.get("question")
         if not isinstance(question, str):
             items.append(BatchItem(qid, "", error=f"line {n}: missing 'question' text"))
             continue
         items.append(BatchItem(qid, question, obj.get("history")))
     return items
+
+
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_surrogate(obj: Any) -> bool:
+    """Whether any string in ``obj`` (keys included) holds a lone surrogate."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 # -- writing ----------------------------------------------------------------------------------------
@@ -137,7 +160,8 @@ def atomic_writer(path: str | Path) -> Iterator[IO[str]]:
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         raise InputFileError(f"{folder}: output folder does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=folder)
+    _remove_dead_temps(folder, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             yield fh
@@ -148,6 +172,25 @@ def atomic_writer(path: str | Path) -> Iterator[IO[str]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def _remove_dead_temps(folder: Path, name: str) -> None:
+    """Remove temp files that killed writers (SIGKILL, power loss) left beside ``name``.
+
+    Temp names carry the writer's pid; a file is removed only when that process is gone, so a
+    run writing the same file concurrently keeps its temp file.
+    """
+    for tmp in folder.glob(f".{glob.escape(name)}.*.tmp"):
+        pid = tmp.name[len(name) + 2 :].split(".", 1)[0]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+        except OSError:  # alive but not ours (EPERM), or an odd pid: leave it
+            continue
 
 
 def answer_row(answer: Answer) -> dict[str, Any]:

@@ -26,6 +26,7 @@ SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
 _META_FIELDS = ("title", "source", "author", "date", "url")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.DOTALL)
 _ID_OK = re.compile(r"^[\w.\-:]{1,200}$")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class ArticleProblem(ValueError):
@@ -122,6 +123,12 @@ def make_article(meta: dict[str, Any], text: str, default_id: str, path: str) ->
     fields = {name: _clean_field(meta.get(name), name) for name in _META_FIELDS}
     if not fields["source"]:
         fields["source"] = _clean_field(meta.get("outlet") or meta.get("sitename"), "source")
+    for name, value in (("text", body), *fields.items()):
+        if _SURROGATE.search(value):
+            raise ArticleProblem(
+                f"field {name!r} holds an invalid character (a lone surrogate such as a "
+                "'\\ud800' escape), which cannot be stored as UTF-8"
+            )
     return Article(id=art_id, text=body, path=path, **fields)
 
 
