@@ -89,8 +89,8 @@ class Index:
     path: Path
     manifest: dict[str, Any]
     articles: list[Article]
-    sentences: list[Sentence]
-    passages: list[Passage]
+    sentences: Sequence[Sentence]  # a list, or built on access for large indexes
+    passages: Sequence[Passage]
     sentence_vectors: np.ndarray  # float32, normalised, one row per sentence
     passage_vectors: np.ndarray  # float32, normalised, one row per passage
     faiss_index: Any
@@ -810,28 +810,32 @@ def load_index(
         raise IndexLoadError(f"{build / 'bm25'} is unreadable ({err}); {_REBUILD_HINT}") from err
 
     try:
-        sentences = [
-            Sentence(articles[a].id, int(s), int(e), articles[a].text[s:e]) for a, s, e in srows
-        ]
-        passages = []
-        sentence_passage = np.full(len(sentences), -1, dtype=np.int64)
-        for pid, (a, first, last, ntok) in enumerate(prows):
-            start, end = int(srows[first][1]), int(srows[last - 1][2])
-            sent_ids = tuple(range(int(first), int(last)))
-            passages.append(
+        sentences: Sequence[Sentence]
+        passages: Sequence[Passage]
+        if mmap:  # large: build records on access instead of millions of objects up front
+            if len(prows) and (
+                prows[:, 0].max() >= len(articles) or prows[:, 2].max() > len(srows)
+            ):
+                raise IndexError("passage rows out of range")
+            sentences = LazySentences(srows, articles)
+            passages = LazyPassages(prows, srows, articles)
+        else:
+            sentences = [
+                Sentence(articles[a].id, int(s), int(e), articles[a].text[s:e]) for a, s, e in srows
+            ]
+            passages = [
                 Passage(
                     pid,
                     articles[a].id,
-                    start,
-                    end,
-                    articles[a].text[start:end],
-                    sent_ids,
+                    int(srows[first][1]),
+                    int(srows[last - 1][2]),
+                    articles[a].text[int(srows[first][1]) : int(srows[last - 1][2])],
+                    tuple(range(int(first), int(last))),
                     int(ntok),
                 )
-            )
-            for sid in sent_ids:
-                if sentence_passage[sid] < 0:
-                    sentence_passage[sid] = pid
+                for pid, (a, first, last, ntok) in enumerate(prows)
+            ]
+        sentence_passage = _sentence_passage(prows, len(srows))
     except IndexError as err:
         raise IndexLoadError(
             f"{build}: passages point outside the article table; {_REBUILD_HINT}"
@@ -857,6 +861,72 @@ def load_index(
     )
     index.fingerprints = prints
     return index
+
+
+def _sentence_passage(prows: np.ndarray, n_sentences: int) -> np.ndarray:
+    """For each sentence, the first passage holding it (-1 if none). Passage sentence ranges
+    are non-decreasing, so that is the first passage whose range ends after the sentence."""
+    sids = np.arange(n_sentences, dtype=np.int64)
+    if not len(prows):
+        return np.full(n_sentences, -1, dtype=np.int64)
+    pid = np.searchsorted(np.asarray(prows[:, 2]), sids, side="right")
+    ok = pid < len(prows)
+    ok[ok] &= np.asarray(prows[:, 1])[pid[ok]] <= sids[ok]
+    return np.where(ok, pid, -1).astype(np.int64)
+
+
+class LazySentences(Sequence[Sentence]):
+    """The sentence table of a large index: a :class:`Sentence` is made when it is read."""
+
+    def __init__(self, rows: np.ndarray, articles: Sequence[Article]) -> None:
+        self.rows = rows
+        self.articles = articles
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _one(self, i: int) -> Sentence:
+        a, s, e = (int(x) for x in self.rows[i])
+        art = self.articles[a]
+        return Sentence(art.id, s, e, art.text[s:e])
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self._one(j) for j in range(*i.indices(len(self)))]
+        return self._one(int(i) + len(self) if int(i) < 0 else int(i))
+
+    def __iter__(self) -> Iterator[Sentence]:
+        for i in range(len(self)):
+            yield self._one(i)
+
+
+class LazyPassages(Sequence[Passage]):
+    """The passage table of a large index: a :class:`Passage` is made when it is read."""
+
+    def __init__(self, rows: np.ndarray, srows: np.ndarray, articles: Sequence[Article]) -> None:
+        self.rows = rows
+        self.srows = srows
+        self.articles = articles
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _one(self, pid: int) -> Passage:
+        a, first, last, ntok = (int(x) for x in self.rows[pid])
+        start, end = int(self.srows[first][1]), int(self.srows[last - 1][2])
+        art = self.articles[a]
+        return Passage(
+            pid, art.id, start, end, art.text[start:end], tuple(range(first, last)), ntok
+        )
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self._one(j) for j in range(*i.indices(len(self)))]
+        return self._one(int(i) + len(self) if int(i) < 0 else int(i))
+
+    def __iter__(self) -> Iterator[Passage]:
+        for i in range(len(self)):
+            yield self._one(i)
 
 
 def _check_rows(build: Path, articles: list[Article], srows: np.ndarray, prows: np.ndarray) -> None:
