@@ -327,7 +327,12 @@ class Reader:
             specific = (
                 w[0].isdigit()
                 or w.lower() in _ORDINALS
-                or (n > 0 and w[0].isupper() and w.lower() not in STOPWORDS)
+                or (
+                    n > 0
+                    and w[0].isupper()
+                    and w.lower() not in STOPWORDS
+                    and w.lower() not in sp.TITLE_WORDS  # "Prime Minister" is not a name
+                )
             )
             if specific:
                 constraints.update(t for t in analyze(w) if t in weights)

@@ -104,6 +104,8 @@ _TITLES = frozenset(
         "ceo",
     ]
 )
+TITLE_WORDS = _TITLES
+
 _PLACE_PREP = frozenset(
     [
         "in",
