@@ -25,7 +25,7 @@ from qa.types import Article
 SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
 _META_FIELDS = ("title", "source", "author", "date", "url")
 _FRONT_MATTER = re.compile(r"\A---[ \t]*\n(.*?\n)?---[ \t]*(?:\n|\Z)", re.DOTALL)
-_ID_OK = re.compile(r"^[\w.\-:]{1,200}$")
+_ID_OK = re.compile(r"^[^\s/\\]{1,200}$")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -118,7 +118,7 @@ def make_article(meta: dict[str, Any], text: str, default_id: str, path: str) ->
     art_id = _clean_field(meta.get("id"), "id") or default_id
     if not _ID_OK.match(art_id):
         raise ArticleProblem(
-            f"invalid id {art_id!r}: use letters, digits, '-', '_', '.', ':' (max 200)"
+            f"invalid id {art_id!r}: no spaces or slashes, at most 200 characters"
         )
     fields = {name: _clean_field(meta.get(name), name) for name in _META_FIELDS}
     if not fields["source"]:
