@@ -441,42 +441,6 @@ def info_cmd(index_dir: Path | None) -> None:
 )
 @click.option("--allow-stale", is_flag=True, help="Serve a stale index anyway.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
-def serve_cmd(
-    host: str, port: int, index_dir: Path | None, allow_stale: bool, quiet: bool
-) -> None:
-    """Serve the chat (/), the embeddable widget (/embed/) and the JSON API (/api/…, /docs).
-
-    The server switches to a new build when `qa index` finishes one in the same folder.
-    """
-    from qa.web import LiveAssistant, serve
-
-    settings = _settings()
-    target = index_dir or settings.index_dir
-    assistant = load_assistant(target, allow_stale=allow_stale, quiet=quiet)
-    live = LiveAssistant(assistant, target, max_concurrency=settings.max_concurrency)
-    serve(live, host=host, port=port, settings=settings)
-
-
-# -- serve ----------------------------------------------------------------------------------------
-
-
-@main.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option(
-    "--port", type=click.IntRange(1, 65535), default=7860, show_default=True, help="Port."
-)
-@click.option(
-    "--index",
-    "--index-dir",
-    "index_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="QA_INDEX_DIR",
-    default=None,
-    show_envvar=True,
-    help="Index folder (default: the bundled corpus's index/, built or refreshed first).",
-)
-@click.option("--allow-stale", is_flag=True, help="Serve a stale index anyway.")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def serve_cmd(host: str, port: int, index_dir: Path | None, allow_stale: bool, quiet: bool) -> None:
     """Serve the chat (/), the embeddable widget (/embed/) and the JSON API (/api/…, /docs).
 
