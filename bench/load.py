@@ -1,0 +1,156 @@
+"""Load test: N concurrent clients POST /api/ask on loopback for T seconds.
+
+Starts `qa serve` on a free loopback port (or uses --url), drives it with N client threads that
+each send questions back to back for a bounded time, and prints throughput, latency
+percentiles of answered requests, how many were turned away (429/503) and how fast, errors,
+timeouts, and the server's RSS growth over the run. It only ever talks to 127.0.0.1 and stops
+by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+from _common import ROOT, machine, pct, questions
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def run(url: str, clients: int, seconds: float, timeout: float) -> dict[str, object]:
+    qs = [str(q["question"]) for q in questions()]
+    ok: list[float] = []
+    refused: list[float] = []
+    codes: Counter[str] = Counter()
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def client(seed: int) -> None:
+        rnd = random.Random(seed)
+        with httpx.Client(base_url=url, timeout=timeout) as http:
+            while time.monotonic() < deadline:
+                q = rnd.choice(qs)
+                t = time.perf_counter()
+                try:
+                    r = http.post("/api/ask", json={"question": q})
+                    code = str(r.status_code)
+                except httpx.TimeoutException:
+                    code = "timeout"
+                except httpx.HTTPError as err:
+                    code = type(err).__name__
+                ms = (time.perf_counter() - t) * 1000
+                with lock:
+                    codes[code] += 1
+                    if code == "200":
+                        ok.append(ms)
+                    elif code in ("429", "503"):
+                        refused.append(ms)
+                if code in ("429", "503"):
+                    time.sleep(0.05 + rnd.random() * 0.1)  # a polite client backs off a little
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(clients)]
+    t0 = time.monotonic()
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    elapsed = time.monotonic() - t0
+    errors = sum(n for c, n in codes.items() if c not in ("200", "429", "503"))
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "answered": len(ok),
+        "throughput_qps": len(ok) / elapsed,
+        "p50_ms": pct(ok, 50),
+        "p95_ms": pct(ok, 95),
+        "p99_ms": pct(ok, 99),
+        "refused": len(refused),
+        "refused_p95_ms": pct(refused, 95) if refused else float("nan"),
+        "errors": errors,
+        "codes": dict(codes),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--clients", type=int, nargs="+", default=[16, 200])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--timeout", type=float, default=10.0, help="client timeout per request")
+    ap.add_argument("--url", default="", help="an already running server (default: start one)")
+    args = ap.parse_args()
+    if args.seconds > 600 or max(args.clients) > 1000:
+        sys.exit("refusing: keep runs bounded (≤ 600 s, ≤ 1000 clients)")
+
+    proc = None
+    url = args.url
+    if not url:
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False"}
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "qa"), "serve", "--port", str(port), "-q"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(600):
+            try:
+                if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        else:
+            proc.kill()
+            sys.exit("server did not start")
+    try:
+        with httpx.Client(base_url=url, timeout=30) as http:  # warm-up
+            for q in questions()[:20]:
+                http.post("/api/ask", json={"question": q["question"]})
+        print(f"machine: {machine()}\n")
+        print(
+            "| clients | s | answered | q/s | p50 ms | p95 ms | p99 ms | refused (429/503) | refused p95 ms | errors+timeouts | server RSS start → end |"
+        )
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+        for n in args.clients:
+            before = rss_mb(proc.pid) if proc else float("nan")
+            r = run(url, n, args.seconds, args.timeout)
+            after = rss_mb(proc.pid) if proc else float("nan")
+            print(
+                f"| {n} | {r['seconds']} | {r['answered']} | {r['throughput_qps']:.1f} | "
+                f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['p99_ms']:.0f} | {r['refused']} | "
+                f"{r['refused_p95_ms']:.0f} | {r['errors']} | {before:.0f} → {after:.0f} MB "
+                f"(+{after - before:.0f}) |",
+                flush=True,
+            )
+            if r["errors"]:
+                print(f"  status codes: {r['codes']}", flush=True)
+    finally:
+        if proc:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
