@@ -117,13 +117,11 @@ def make_article(meta: dict[str, Any], text: str, default_id: str, path: str) ->
         raise ArticleProblem("article has no text")
     art_id = _clean_field(meta.get("id"), "id") or default_id
     if not _ID_OK.match(art_id):
-        raise ArticleProblem(
-            f"invalid id {art_id!r}: no spaces or slashes, at most 200 characters"
-        )
+        raise ArticleProblem(f"invalid id {art_id!r}: no spaces or slashes, at most 200 characters")
     fields = {name: _clean_field(meta.get(name), name) for name in _META_FIELDS}
     if not fields["source"]:
         fields["source"] = _clean_field(meta.get("outlet") or meta.get("sitename"), "source")
-    for name, value in (("text", body), *fields.items()):
+    for name, value in (("id", art_id), ("text", body), *fields.items()):
         if _SURROGATE.search(value):
             raise ArticleProblem(
                 f"field {name!r} holds an invalid character (a lone surrogate such as a "

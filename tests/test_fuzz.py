@@ -211,7 +211,10 @@ def _jsonl_line(draw: st.DrawFn) -> str:
     if kind == "escape":  # lone surrogates and other escapes only JSON can carry
         esc = draw(st.sampled_from(["\\ud800", "\\udfff", "\\u0000", "\\ud83d\\ude00", "\\u202e"]))
         n = draw(st.integers(0, 9))
-        return f'{{"id": "e{n}", "title": "t{esc}", "text": "Some text {esc} here."}}'
+        where = draw(st.sampled_from(["id", "title", "text"]))
+        fields = {"id": f"e{n}", "title": "t", "text": "Some text here."}
+        fields[where] = fields[where] + esc
+        return "{" + ", ".join(f'"{k}": "{v}"' for k, v in fields.items()) + "}"
     return draw(st.text(max_size=40))
 
 
@@ -592,7 +595,8 @@ def test_batch_line_with_a_lone_surrogate_is_an_error_record(
 def test_article_with_a_lone_surrogate_is_a_named_problem(tmp_path: Path) -> None:
     (tmp_path / "c.jsonl").write_text(
         '{"id": "x", "title": "T", "text": "Text \\udc00 here."}\n'
-        '{"id": "y", "title": "T", "text": "Good text here."}\n',
+        '{"id": "y", "title": "T", "text": "Good text here."}\n'
+        '{"id": "z\\ud800", "title": "T", "text": "Good text here."}\n',
         encoding="utf-8",
     )
     res = CliRunner().invoke(
@@ -609,6 +613,7 @@ def test_article_with_a_lone_surrogate_is_a_named_problem(tmp_path: Path) -> Non
     )
     assert res.exit_code == 1 and isinstance(res.exception, SystemExit)
     assert "c.jsonl:1" in res.output and "lone surrogate" in res.output
+    assert "c.jsonl:3: field 'id'" in res.output and "c.jsonl:2" not in res.output
 
 
 def test_killed_batch_temp_files_are_removed_by_the_next_run(tmp_path: Path) -> None:
