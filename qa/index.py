@@ -204,7 +204,8 @@ def build_lock(index_dir: Path) -> Iterator[None]:
 
 
 def clean_debris(index_dir: Path) -> list[str]:
-    """Remove temp folders left by killed builds and builds no longer current."""
+    """Remove temp folders left by killed builds and builds no longer current (all but the
+    most recently replaced one)."""
     removed: list[str] = []
     if not index_dir.is_dir():
         return removed
@@ -212,9 +213,16 @@ def clean_debris(index_dir: Path) -> list[str]:
         current, known = _read_current(index_dir), True
     except IndexLoadError:
         current, known = None, False  # unreadable CURRENT: keep every build
+    # the newest replaced build stays one round, so a server that read CURRENT just before a
+    # swap can still finish loading it; older ones go
+    olds = sorted(
+        (c for c in index_dir.iterdir() if c.name.startswith("build-") and c.name != current),
+        key=lambda c: c.stat().st_mtime_ns,
+    )
+    keep = {olds[-1].name} if olds else set()
     for child in index_dir.iterdir():
         stale_tmp = child.name.startswith(".tmp-")
-        old_build = known and child.name.startswith("build-") and child.name != current
+        old_build = known and child.name.startswith("build-") and child.name not in (current, *keep)
         if child.is_dir() and (stale_tmp or old_build):
             shutil.rmtree(child, ignore_errors=True)
             removed.append(child.name)

@@ -381,7 +381,10 @@ def test_unreadable_current_keeps_builds_and_a_rebuild_repairs_it(ix: Path, tmp_
     (corpus / "x.md").write_text("---\nid: x\n---\nThe bridge in Place9 cost $3 million.\n")
     build_index(load_corpus([corpus]).articles, ix, embedder=HashEmbedder(), progress=False)
     assert [a.id for a in load_index(ix).articles] == ["x"]
-    assert not build.exists()  # the old build went with the swap
+    assert build.exists()  # the replaced build stays one round, for servers still loading it
+    (corpus / "x.md").write_text("---\nid: x\n---\nThe bridge in Place9 cost $4 million.\n")
+    build_index(load_corpus([corpus]).articles, ix, embedder=HashEmbedder(), progress=False)
+    assert not build.exists()  # and goes with the next swap
 
 
 def test_leftover_manifest_temp_file_is_cleaned(ix: Path) -> None:
