@@ -220,6 +220,9 @@ def ray_shards(
             return out
         started = connect(address, options.get("num_cpus"))
         try:
+            import logging
+
+            logging.getLogger("ray.data").setLevel(logging.WARNING)
             ctx = ray.data.DataContext.get_current()
             ctx.execution_options.preserve_order = True
             ctx.enable_progress_bars = False

@@ -211,11 +211,12 @@ def test_approximate_index_recall_knobs_and_filters(
     m = json.loads((current_build(tmp_path / kind) / "manifest.json").read_text())
     assert m["faiss"]["kind"] == kind
     if kind == "hnsw":
-        assert m["faiss"]["params"] == {"M": 32, "efConstruction": 80, "efSearch": 64}
+        assert m["faiss"]["params"] == {"M": 32, "efConstruction": 80, "efSearch": 128}
     else:
         p = m["faiss"]["params"]
-        assert (p["nlist"], p["m"], p["nprobe"], p["refine"]) == (16, 32, 32, 4)
-        assert 4 <= p["nbits"] <= 8
+        # 4-bit fast-scan codes, dim / 2 of them; all 16 lists probed; 20 x k re-scored
+        assert (p["nlist"], p["m"], p["nbits"], p["fastscan"]) == (16, 128, 4, True)
+        assert (p["nprobe"], p["refine"]) == (16, 20)
         assert m["faiss"]["training"]["sample"] == m["counts"]["passages"]
     # (hashing vectors are nearly orthogonal, a hard case for PQ: re-score more candidates)
     knobs = {"refine": 16} if kind == "ivfpq" else {}
