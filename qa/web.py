@@ -462,6 +462,15 @@ def _check_question(question: str) -> None:
         )
 
 
+def _check_text(payload: Any) -> None:
+    """Reject text that is not valid Unicode (a lone surrogate from a "\\ud800" JSON escape): the
+    answer could not be sent back as UTF-8. (qa/questions.py lets it through for now.)"""
+    try:
+        json.dumps(payload, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise QuestionError("the request contains text that is not valid Unicode") from err
+
+
 def _validation_message(err: RequestValidationError) -> tuple[int, str]:
     problems = []
     for e in err.errors():
@@ -571,6 +580,7 @@ def create_app(
         """Returns the answer contract (`Answer.to_dict()`). 400: empty question or bad history;
         413: question over 1000 characters; 422: invalid fields; 503: busy."""
         _check_question(body.question)
+        _check_text(body.model_dump())
         result = await run_bounded(
             live.ask, body.question, body.history, top_k=body.top_k, filters=body.filters()
         )
@@ -584,6 +594,7 @@ def create_app(
                 413,
                 f"too many questions ({len(body.questions)}; the limit is {settings.max_batch})",
             )
+        _check_text(body.model_dump())
         items: list[str | dict[str, Any]] = [
             q if isinstance(q, str) else q.model_dump(exclude_none=True) for q in body.questions
         ]

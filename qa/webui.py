@@ -56,7 +56,8 @@ EMBED_CSS = (
     CSS
     + """
 footer { display: none !important; }
-.gradio-container { padding: 4px !important; }
+.gradio-container { padding: 0 !important; }
+.gradio-container .main.fillable { padding: 6px 8px !important; }
 """
 )
 
@@ -153,7 +154,7 @@ def build_chat(
             sanitize_html=True,
             render_markdown=True,
             latex_delimiters=[],
-            layout="bubble" if compact else "panel",
+            layout="panel",
             placeholder="Ask a question about the articles." if not compact else None,
             examples=[{"text": q} for q in examples] if compact else None,
             group_consecutive_messages=False,

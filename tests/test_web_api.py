@@ -165,6 +165,16 @@ def test_malformed_json_is_a_400(web: TestClient, raw: bytes) -> None:
     assert r.status_code == 400, r.text
 
 
+def test_invalid_unicode_is_a_400_not_a_crash(web: TestClient) -> None:
+    raw = b'{"question": "How many \\ud800 classrooms?"}'
+    r = web.post("/api/ask", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert "Unicode" in r.json()["error"]
+    raw = b'{"questions": ["ok?", "bad \\udfff"]}'
+    r = web.post("/api/batch", content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 400
+
+
 def test_oversized_body_is_a_413(web: TestClient) -> None:
     r = web.post("/api/ask", json={"question": "x" * (2 << 20)})
     assert r.status_code == 413
@@ -253,7 +263,7 @@ def test_openapi_docs(web: TestClient) -> None:
 def test_pages_and_widget_routes(web: TestClient) -> None:
     page = web.get("/")
     assert page.status_code == 200
-    assert "frame-ancestors 'self'" == page.headers["content-security-policy"]
+    assert page.headers["content-security-policy"] == "frame-ancestors 'self'"
     embed = web.get("/embed/")
     assert embed.status_code == 200
     assert "http://localhost:*" in embed.headers["content-security-policy"]
@@ -269,14 +279,17 @@ def test_pages_and_widget_routes(web: TestClient) -> None:
     assert web.get(f"/embed/{asset}").status_code == 200
 
 
-def test_cors_allows_only_the_configured_origins(
-    tiny_assistant: Assistant, tmp_path: Path
-) -> None:
+def test_cors_allows_only_the_configured_origins(tiny_assistant: Assistant, tmp_path: Path) -> None:
     app = create_app(
-        tiny_assistant, settings_for(tmp_path, embed_origins=("https://news.example.org",)), ui=False
+        tiny_assistant,
+        settings_for(tmp_path, embed_origins=("https://news.example.org",)),
+        ui=False,
     )
     client = TestClient(app)
-    pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+    pre = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "content-type",
+    }
     ok = client.options("/api/ask", headers={"Origin": "https://news.example.org", **pre})
     assert ok.headers.get("access-control-allow-origin") == "https://news.example.org"
     no = client.options("/api/ask", headers={"Origin": "https://evil.example.com", **pre})
