@@ -10,8 +10,9 @@ import bisect
 import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -47,14 +48,25 @@ class ReaderSettings:
     w_bigram: float = 0.10
     w_local: float = 0.10
     w_missing: float = 0.15
+    w_soft: float = 0.0
+    w_gap: float = 0.0
+    w_unit: float = 0.3
+    w_far: float = 0.2
+    soft_pool: int = 8  # best sentences re-scored with word similarity
     # answerability of the best sentence
-    a_context: float = 1.35
+    a_context: float = 0.5
     a_dense: float = 0.3
     a_type: float = 1.1
     a_local: float = 0.1
     a_missing: float = 1.0
+    a_soft: float = 0.0
+    a_gap: float = 0.0
+    a_unit: float = 0.5
+    a_far: float = 1.5
+    a_pred: float = 1.0  # the question's main verb unmatched
+    a_noname: float = 1.0  # "What is the name of …" and the sentence has no name
     threshold: float = 0.5  # confidence below this abstains
-    conf_center: float = 1.05  # answerability mapped to confidence 0.5
+    conf_center: float = 0.5  # answerability mapped to confidence 0.5
     conf_scale: float = 8.0
     conflict_margin: float = 0.70  # a disagreeing sentence must score this close to the best
     passages: int = 10  # top passages whose sentences are read
@@ -66,6 +78,12 @@ class ReaderSettings:
 class Candidate:
     sid: int
     score: float = 0.0
+    soft: float = 0.0  # question coverage counting close words (MiniLM word similarity)
+    gap: float = 0.0  # weight of the most important question word left unmatched
+    unit: float = 0.5  # how well the figure's own noun matches the question's focus
+    far: float = 0.0  # a question name in the sentence but away from the short answer
+    pred: float = 1.0  # how well the question's main verb is matched
+    noname: bool = False  # the question asks for a name and this sentence gives none
     dense: float = 0.0
     passage: float = 0.0
     lexical: float = 0.0
@@ -87,6 +105,7 @@ class _Sent:
     bigrams: frozenset[tuple[str, str]]
     positions: tuple[tuple[int, str], ...]  # (word index, stem) of content words
     offsets: tuple[int, ...]  # character offset of every word
+    surface: tuple[str, ...] = ()  # the content words as written (lower-cased)
     spans: dict[str, list[sp.Span]] = field(default_factory=dict)
 
 
@@ -101,6 +120,9 @@ class _Query:
     kind: str
     needs_name: bool
     variants: dict[str, frozenset[str]] = field(default_factory=dict)
+    content: list[tuple[str, str, float]] = field(default_factory=list)  # (word, stem, weight)
+    focus: list[tuple[str, str]] = field(default_factory=list)  # (word, stem), head last
+    pred: frozenset[str] = frozenset()  # stems of the question's main verb
 
     def cover(self, terms: frozenset[str] | set[str]) -> float:
         """Weighted share of the question's terms found in ``terms`` (derived forms such as
@@ -117,6 +139,10 @@ class _Query:
 
 
 _VARIANT_CREDIT = 0.6
+_WORD_CACHE_MAX = 300_000
+_ADDITIONAL = re.compile(r"(?:another|more|additional|extra)\b", re.IGNORECASE)
+_RATIO_WORDS = frozenset("percentage percent share fraction proportion part rate".split())
+_NAME_BEFORE = re.compile(r"([A-Z][\w’'\-]+(?:\s+[A-Z][\w’'\-]+)*)[^,;:.—–]{0,25}$")
 _DENSE_POOL_MAX = 20_000
 _FRAME_WORDS = (
     "many much name names date day year month time city cities place number amount total "
@@ -201,8 +227,12 @@ def parse_figure(text: str) -> float | None:
 
 
 class Reader:
-    def __init__(self, index: Index, settings: ReaderSettings | None = None) -> None:
+    def __init__(
+        self, index: Index, settings: ReaderSettings | None = None, embedder: Any = None
+    ) -> None:
         self.index = index
+        self.embedder = embedder  # single words are embedded with it (cached) for soft matching
+        self._wvecs: dict[str, np.ndarray] = {}
         self.settings = settings or ReaderSettings()
         self._df = index.term_df
         self._n = max(1, len(index.sentences))
@@ -257,6 +287,7 @@ class Reader:
                 frozenset(itertools.pairwise(st for _, st in positions)),
                 positions,
                 tuple(o for o, _ in toks),
+                tuple(toks[i][1] for i, _ in content),
             )
             if len(self._sents) < 500_000:
                 self._sents[sid] = got
@@ -290,6 +321,78 @@ class Reader:
             else:
                 got = []
             a.spans[kind] = got
+        return got
+
+    # -- word similarity ------------------------------------------------------------------------
+    def _ensure_vectors(self, ws: Iterable[str]) -> None:
+        """Embed the words not seen yet (one batch); kept for every later question."""
+        if self.embedder is None:
+            return
+        todo = sorted({w for w in ws if w not in self._wvecs})
+        if not todo:
+            return
+        vecs = self.embedder.encode(todo)
+        if len(self._wvecs) < _WORD_CACHE_MAX:
+            for w, v in zip(todo, vecs, strict=True):
+                self._wvecs[w] = np.asarray(v, dtype=np.float32).reshape(-1)
+
+    def _max_sims(self, qwords: Sequence[str], cwords: Sequence[str]) -> np.ndarray:
+        """For each question word, its best cosine with any of ``cwords`` (0 without vectors)."""
+        out = np.zeros(len(qwords), dtype=np.float32)
+        cv = [self._wvecs[w] for w in cwords if w in self._wvecs]
+        if not cv:
+            return out
+        cm = np.vstack(cv)
+        for i, w in enumerate(qwords):
+            v = self._wvecs.get(w)
+            if v is not None:
+                out[i] = float((cm @ v).max())
+        return out
+
+    def _unit_words(self, sid: int, span: sp.Span) -> tuple[list[str], list[str]]:
+        """Content words right after a figure in its clause ('989 officers from …' ->
+        ['officers', …]) and the few before it ('Kenya has provided 735' -> ['kenya', …])."""
+        text = self.index.sentences[sid].text
+        after = re.split(r"[,;:.—–()“”\"]", text[span.end : span.end + 50], maxsplit=1)[0]
+        before = re.split(r"[,;:.—–()“”\"]", text[max(0, span.start - 40) : span.start])[-1]
+        aw = [w for w in words(after) if w not in STOPWORDS][:3]
+        bw = [w for w in words(before) if w not in STOPWORDS][-3:]
+        return aw, bw
+
+    def _unit(self, sid: int, span: sp.Span, q: _Query, sims: bool = False) -> float:
+        """How well the noun the figure counts matches the question's focus ("how many
+        countries" -> '6 countries' 1.0, '735 officers' 0.0); 0.5 without a focus."""
+        if not q.focus:
+            return 0.5
+        head_w, head = q.focus[-1]
+        if head_w in _RATIO_WORDS or q.kind in (qt.PERCENT, qt.MONEY):
+            # "what share …", "how much money …": the figure's own sign is its unit
+            if head_w in _RATIO_WORDS and _fits_unit(qt.PERCENT, span.text):
+                return 1.0
+            if q.kind == qt.MONEY and _fits_unit(qt.MONEY, span.text):
+                return 1.0
+        aw, bw = self._unit_words(sid, span)
+        heads = {head} | self._variants(head)
+        a_st = set(_stem(aw)) if aw else set()
+        if a_st & heads:
+            # the question's modifiers ("gang members", "Jamaican officers") should be there too
+            near = a_st | (set(_stem(bw)) if bw else set())
+            mods = [st for _, st in q.focus[:-1] if not st.isdigit()]
+            lost = [
+                m for m in mods if m not in near and q.variants.get(m, frozenset()).isdisjoint(near)
+            ]
+            return 0.5 if lost else 1.0
+        if not heads.isdisjoint(self.terms(sid)):
+            return 0.0  # the sentence counts the question's thing elsewhere, not with this figure
+        mods = {st for _, st in q.focus[:-1]}
+        got = 0.0
+        if bw and set(_stem(bw)) & heads:
+            got = 0.6
+        if a_st & mods:
+            got = max(got, 0.6)
+        if sims and aw:
+            sim = float(self._max_sims([head_w], aw)[0])
+            got = max(got, min(0.9, max(0.0, (sim - 0.3) / 0.35)))
         return got
 
     # -- the question -----------------------------------------------------------------------
@@ -336,6 +439,16 @@ class Reader:
             )
             if specific:
                 constraints.update(t for t in analyze(w) if t in weights)
+        content: list[tuple[str, str, float]] = []
+        for w in words(info.text):
+            if w in STOPWORDS or w[:1].isdigit():
+                continue
+            st = _stem([w])[0]
+            if st in weights and st not in {c[1] for c in content}:
+                content.append((w, st, weights[st]))
+        focus = [(w, _stem([w])[0]) for w in qt.focus_words(info.text, STOPWORDS)]
+        # the words naming what is asked for ("Which TV channel …") are not constraints
+        constraints -= {st for _, st in focus}
         return _Query(
             weights,
             sum(weights.values()) or 1.0,
@@ -346,6 +459,9 @@ class Reader:
             info.answer_type,
             qt.wants_name(info.text),
             {t: v for t in weights if (v := self._variants(t))},
+            content,
+            focus,
+            frozenset(_stem(qt.predicate_words(info.text, STOPWORDS))),
         )
 
     # -- reading ------------------------------------------------------------------------------
@@ -386,6 +502,12 @@ class Reader:
                 if sid not in passage_score and self.index.sentences[sid].article_id in articles:
                     passage_score[sid] = floor
         sids = list(passage_score)
+        if self.embedder is not None and q.focus and q.kind in _FIGURE_TYPES:
+            ws = [w for w, _ in q.focus]
+            for sid in sids:
+                for span in self._typed_spans(sid, q.kind):
+                    ws.extend(self._unit_words(sid, span)[0])
+            self._ensure_vectors(ws)
         dense = self.index.sentence_vectors[sids] @ qv
         cands: list[Candidate] = []
         for sid, d in zip(sids, dense, strict=True):
@@ -415,24 +537,91 @@ class Reader:
                 missing=missing,
             )
             self._type_feature(c, q, prev)
-            c.score = (
-                s.w_dense * c.dense
-                + s.w_passage * c.passage
-                + s.w_lexical * c.lexical
-                + s.w_context * c.context
-                + s.w_type * c.typed
-                + s.w_bigram * c.bigram
-                + s.w_local * c.local
-                - s.w_missing * c.missing
-            )
+            self._soft(c, q, prev, sims=False)
+            c.score = self._score(c)
             cands.append(c)
         cands.sort(key=lambda c: -c.score)
+        if self.embedder is not None and s.soft_pool:
+            # close words (MiniLM similarity of single words) for the best few sentences
+            top = cands[: s.soft_pool]
+            ws = [w for w, _, _ in q.content]
+            for c in top:
+                ws.extend(self._ctx_words(c.sid))
+            self._ensure_vectors(ws)
+            for c in top:
+                self._soft(c, q, self._prev(c.sid), sims=True)
+                if c.short is not None and c.short_sid >= 0 and q.kind in _FIGURE_TYPES:
+                    c.unit = self._unit(c.short_sid, c.short, q, sims=True)
+                c.score = self._score(c)
+            cands.sort(key=lambda c: -c.score)
         if q.kind not in _TYPED and q.kind not in (qt.REASON, qt.LIST):
             for c in cands[:3]:
                 c.short = self._short_answer(c.sid, q)
                 c.short_sid = c.sid if c.short is not None else -1
         self._last_query = (info, q)
         return cands
+
+    def _score(self, c: Candidate) -> float:
+        s = self.settings
+        return (
+            s.w_dense * c.dense
+            + s.w_passage * c.passage
+            + s.w_lexical * c.lexical
+            + s.w_context * c.context
+            + s.w_type * c.typed
+            + s.w_bigram * c.bigram
+            + s.w_local * c.local
+            - s.w_missing * c.missing
+            + s.w_soft * c.soft
+            - s.w_gap * c.gap
+            + s.w_unit * (c.unit - 0.5)
+            - s.w_far * c.far
+        )
+
+    def _prev(self, sid: int) -> int:
+        sent = self.index.sentences[sid]
+        if sid > 0 and self.index.sentences[sid - 1].article_id == sent.article_id:
+            return sid - 1
+        return -1
+
+    def _ctx_words(self, sid: int) -> list[str]:
+        out = list(self._analysis(sid).surface)
+        prev = self._prev(sid)
+        if prev >= 0:
+            out.extend(self._analysis(prev).surface)
+        title = self.index.article(self.index.sentences[sid].article_id).title
+        out.extend(w for w in words(title) if w not in STOPWORDS)
+        return out
+
+    def _soft(self, c: Candidate, q: _Query, prev: int, sims: bool) -> None:
+        """Question coverage where a word also counts when the sentence (or the one before, or
+        the title) has the same stem, a derived form, or — with ``sims`` — a close word."""
+        if not q.content:
+            c.soft, c.gap = c.context, 0.0
+            return
+        ctx = self.terms(c.sid) | self.title_terms(self.index.sentences[c.sid].article_id)
+        if prev >= 0:
+            ctx = ctx | self.terms(prev)
+        match = np.zeros(len(q.content), dtype=np.float32)
+        todo = []
+        for i, (_, st, _) in enumerate(q.content):
+            if st in ctx:
+                match[i] = 1.0
+            elif not q.variants.get(st, frozenset()).isdisjoint(ctx):
+                match[i] = 0.8
+            else:
+                todo.append(i)
+        if sims and todo:
+            got = self._max_sims([q.content[i][0] for i in todo], self._ctx_words(c.sid))
+            for i, sim in zip(todo, got, strict=True):
+                match[i] = min(0.85, max(0.0, (float(sim) - 0.3) / 0.4))
+        c.pred = min(
+            (float(m) for (_, st, _), m in zip(q.content, match, strict=True) if st in q.pred),
+            default=1.0,
+        )
+        wts = np.array([w for _, _, w in q.content], dtype=np.float32)
+        c.soft = float((wts * match).sum() / max(wts.sum(), 1e-9))
+        c.gap = float((wts * (1.0 - match)).max() / self._idf_max)
 
     def answerability(self, c: Candidate) -> float:
         s = self.settings
@@ -442,6 +631,12 @@ class Reader:
             + s.a_type * c.typed
             + s.a_local * c.local
             - s.a_missing * c.missing
+            + s.a_soft * c.soft
+            - s.a_gap * c.gap
+            + s.a_unit * (c.unit - 0.5)
+            - s.a_far * c.far
+            - (s.a_noname if c.noname else 0.0)
+            - s.a_pred * (1.0 - c.pred)
         )
 
     def _type_feature(self, c: Candidate, q: _Query, prev: int) -> None:
@@ -465,12 +660,17 @@ class Reader:
             c.local = self._local(where, short, q) if where == c.sid else c.lexical
         else:
             c.local = 0.0
+        if kind in _FIGURE_TYPES:
+            c.unit = 0.0 if short is None else self._unit(where, short, q)
+        if short is not None and where == c.sid and q.constraints and kind in _FIGURE_TYPES:
+            c.far = self._far(c.sid, short, q)
         if kind in _TYPED:
             c.typed = 0.0 if short is None else (1.0 if where == c.sid else 0.7)
             if short is not None and not _fits_unit(kind, short.text):
                 c.typed *= 0.5
             if short is not None and kind == qt.PERSON and short.kind == "role":
                 c.typed = 0.0 if q.needs_name else 0.6
+            c.noname = q.needs_name and c.typed == 0.0
         elif kind in (qt.REASON, qt.LIST):
             c.typed = 1.0 if short is not None else 0.3
         else:
@@ -485,6 +685,28 @@ class Reader:
         w = self.settings.local_window
         near = {st for i, st in a.positions if first - w <= i <= last + w}
         return q.cover(near)
+
+    def _far(self, sid: int, short: sp.Span, q: _Query) -> float:
+        """A name or figure of the question that the sentence has, but only away from the short
+        answer ("Kenya has provided 735 officers, with others from … Canada")."""
+        a = self._analysis(sid)
+        first = bisect.bisect_right(a.offsets, short.start) - 1
+        last = bisect.bisect_left(a.offsets, short.end)
+        w = self.settings.local_window
+        near = {st for i, st in a.positions if first - w <= i <= last + w}
+        away = [t for t in q.constraints if t in a.terms and t not in near]
+        if not away:
+            return 0.0
+        # only when the figure belongs to another name ("Kenya has provided 735 …")
+        text = self.index.sentences[sid].text
+        m = _NAME_BEFORE.search(text[max(0, short.start - 60) : short.start])
+        if m is None:
+            return 0.0
+        owner = set(analyze(m.group(1)))
+        known = set(q.weights).union(*q.variants.values()) if q.variants else set(q.weights)
+        if not owner or owner & known:
+            return 0.0
+        return max(self.idf(t) / self._idf_max for t in away)
 
     def _decide(self, info: QuestionInfo, cands: list[Candidate], answer_id: str) -> Answer:
         s = self.settings
@@ -548,8 +770,11 @@ class Reader:
             length_pen = 0.0 if kind in (qt.REASON, qt.LIST) else 0.02 * max(0, n_words - 4)
             bonus = 0.0
             if kind in _FIGURE_TYPES:
-                after = set(analyze(text[c.end : c.end + 30])[:2])
-                bonus += 0.3 if after & set(qset) else 0.0
+                if q.focus:
+                    bonus += 0.6 * self._unit(sid, c, q, sims=True)
+                else:
+                    after = set(analyze(text[c.end : c.end + 30])[:2])
+                    bonus += 0.3 if after & set(qset) else 0.0
                 if c.kind == qt.NUMBER and re.search(r"\d", c.text) is None and n_words == 1:
                     bonus -= 0.05
             if kind == qt.PERSON and c.kind == "role":
@@ -588,6 +813,10 @@ class Reader:
                 continue
             if focus and not (focus & self._unit_terms(c, 60)):
                 continue
+            if q.focus and c.unit < 0.6:
+                continue  # the figure counts something else
+            if _ADDITIONAL.match(c.short.text) and not _ADDITIONAL.match(best.short.text):
+                continue  # "another 600" is an addition, not a different total
             held = per_article.get(c_art)
             if held is None or c.local + c.context > held.local + held.context:
                 per_article[c_art] = c

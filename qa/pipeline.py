@@ -45,7 +45,7 @@ class Assistant:
                 f"not {self.embedder.name}; rebuild it with `qa index --rebuild`"
             )
         self.retriever = HybridRetriever(index)
-        self.reader = Reader(index, reader)
+        self.reader = Reader(index, reader, embedder=self.embedder)
         self.top_k = top_k
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()

@@ -64,7 +64,7 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
         PERSON,
         re.compile(
             r"^(?:and )?(?:who|whom|whose)\b|\b(?:who|whom|whose)\b|\bname of (?:the |this |that )?"
-            r"(?:\w+ )?(?:head|leader|president|chief|commander|minister|official|person|man|woman)\b|\b(?:which|what) (?:person|official|leader|president|minister|man|woman|politician|journalist|author|head|secretary|diplomat|commander|envoy)\b"
+            r"(?:\w+ )?(?:head|leader|president|chief|commander|minister|official|person|man|woman)\b|\b(?:which|what) (?:[\w\-]+ ){0,2}(?:person|official|leader|president|minister|man|woman|politician|journalist|author|head|secretary|secretary-general|diplomat|commander|envoy)\b"
         ),
     ),
     (
@@ -124,8 +124,20 @@ def validate_question(question: Any) -> str:
     return text
 
 
+_SUBORDINATE = re.compile(r"\s(?:when|where|while|after|before|because|since|until|as)\b.*$")
+
+
 def answer_type(question: str) -> str:
+    """The expected answer type, from the question's own wh-phrase: an embedded question
+    ("Who briefed him on how far …") or a subordinate clause ("… reacted when confronted")
+    after the first wh-word does not decide the type."""
     q = question.lower()
+    first = _WH.search(q)
+    if first is not None:
+        tail = q[first.end() :]
+        cut = [m.start() for m in (_WH.search(tail), _SUBORDINATE.search(tail)) if m is not None]
+        if cut:
+            q = q[: first.end() + min(cut)]
     for kind, pattern in _TYPE_RULES:
         if pattern.search(q):
             return kind
@@ -219,3 +231,92 @@ def wants_name(question: str) -> bool:
     """Whether the question asks for a proper name ("What is the name of ..."), so a role
     description ("the head of the council") does not answer it."""
     return bool(_WANTS_NAME.search(question))
+
+
+_FOCUS_TRIGGER = re.compile(
+    r"\b(?:how (?:many|much)|(?:which|what)(?! (?:is|was|are|were|did|does|do|has|have|had)\b))"
+    r"\s+((?:[\w’'\-]+\s*){1,8})",
+    re.I,
+)
+_FOCUS_SKIP = frozenset("of the a an its their his her more new other".split())
+_VERB_OBJECT = frozenset(
+    "the a an its their his her most all this that these those some any".split()
+)
+_IRREGULAR_PLURALS = frozenset(
+    "people personnel children staff men women troops money funding cash aid".split()
+)
+
+
+def focus_words(question: str, stopwords: frozenset[str]) -> list[str]:
+    """The noun phrase a "how many X" / "which X" question asks about, head last
+    ("How many Kenyan police officers did …" -> ['kenyan', 'police', 'officers'];
+    "Which TV channel broadcast the …" -> ['tv', 'channel']). Empty when there is none."""
+    m = _FOCUS_TRIGGER.search(question)
+    if m is None:
+        return []
+    toks = [t.lower().replace("’", "'") for t in re.findall(r"[\w’'\-]+", m.group(1))]
+    while toks and toks[0] in _FOCUS_SKIP:
+        toks.pop(0)
+    run: list[str] = []
+    for i, t in enumerate(toks):
+        nxt = toks[i + 1] if i + 1 < len(toks) else ""
+        if t in stopwords or t.endswith("ly"):
+            break
+        if run and ((t.endswith("ed") and nxt in stopwords) or nxt in _VERB_OBJECT):
+            break  # a verb: "… leader controls most …", "… organization called for …"
+        run.append(t)
+        if (t.endswith("s") and not t.endswith(("ss", "'s"))) or t in _IRREGULAR_PLURALS:
+            break  # a plural head ends the phrase
+    return [t for t in run if not t.endswith("'s")] or run
+
+
+_AUX = frozenset(
+    "did does do has have had is are was were will would can could should may might".split()
+)
+_WH_WORDS = frozenset("who whom whose what which when where why how".split())
+
+
+def predicate_words(question: str, stopwords: frozenset[str]) -> list[str]:
+    """The question's main verb, found from its shape without a tagger: the word after
+    "who"/"which X" ("Who commands …", "Which gang leader controls …"), or the first verb-like
+    word after the auxiliary ("How many … have died in …", "What did the Council decide at …").
+    Lower-cased; empty when none is found (or it is a stop word such as "say")."""
+    toks = re.findall(r"[\w’'\-]+", question)
+    low = [t.lower() for t in toks]
+    focus = focus_words(question, stopwords)
+    start = None
+    for i, t in enumerate(low):
+        if t in _AUX:
+            start = i + 1
+            break
+    out: list[str] = []
+    if start is None:
+        # no auxiliary: the verb follows the wh-word or its noun phrase
+        for i, t in enumerate(low):
+            if t in _WH_WORDS:
+                j = i + 1
+                if t in ("how",) and j < len(low) and low[j] in ("many", "much"):
+                    j += 1
+                while j < len(low) and (low[j] in focus or low[j].endswith("ly")):
+                    j += 1
+                if j < len(low) and low[j] not in stopwords and not toks[j][:1].isupper():
+                    out.append(low[j])
+                break
+        return out
+    copula = low[start - 1] in ("is", "are", "was", "were")
+    for j in range(start, len(low)):
+        t, raw = low[j], toks[j]
+        if copula and not t.endswith(("ed", "ing", "en")):
+            continue  # "was the operation approved": only a participle is the verb
+        if t in stopwords or raw[:1].isupper() or raw[:1].isdigit() or t in focus:
+            continue
+        nxt = toks[j + 1] if j + 1 < len(toks) else ""
+        if (
+            t.endswith(("ed", "ing", "en"))
+            or not nxt
+            or nxt.lower() in stopwords
+            or nxt[:1].isupper()
+        ):
+            out.append(t)
+            break
+    return out

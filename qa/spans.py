@@ -43,9 +43,9 @@ _DATE = re.compile(
     + _DAYS
     + r"),?\s+)?(?:(?:"
     + _MONTHS
-    + r")\.?\s+\d{1,2}(?:st|nd|rd|th)?(?:,?\s+\d{4})?"
-    r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:" + _MONTHS + r")(?:,?\s+\d{4})?"
-    r"|(?:" + _MONTHS + r")\.?,?\s+\d{4}"
+    + r")\.?\s+\d{1,2}(?:st|nd|rd|th)?\b(?!,?\d)(?:,?\s+\d{4}\b)?"
+    r"|\d{1,2}(?:st|nd|rd|th)?\s+(?:" + _MONTHS + r")\b(?:,?\s+\d{4}\b)?"
+    r"|(?:" + _MONTHS + r")\.?,?\s+\d{4}\b"
     r"|(?:" + _MONTHS + r")\b"
     r"|(?:" + _DAYS + r")\b"
     r"|(?:early|mid|late)[- ](?:1[5-9]|20)\d\ds?|(?:1[5-9]|20)\d\d[-–]\d{2,4}|(?:1[5-9]|20)\d\ds?\b"
