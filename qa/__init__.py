@@ -1,7 +1,7 @@
 """qa: offline extractive question answering over news articles, with citations.
 
-    from qa import Assistant
-    answer = Assistant.load("index").ask("Who leads the mission?")
+from qa import Assistant
+answer = Assistant.load("index").ask("Who leads the mission?")
 """
 
 from __future__ import annotations
@@ -15,8 +15,17 @@ if TYPE_CHECKING:
     from qa.pipeline import Assistant
 
 __all__ = [
-    "Answer", "Article", "Assistant", "Citation", "CorpusError", "IndexLoadError", "Passage",
-    "QAError", "QuestionError", "Sentence", "StaleIndexError",
+    "Answer",
+    "Article",
+    "Assistant",
+    "Citation",
+    "CorpusError",
+    "IndexLoadError",
+    "Passage",
+    "QAError",
+    "QuestionError",
+    "Sentence",
+    "StaleIndexError",
 ]
 
 

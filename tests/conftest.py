@@ -11,11 +11,11 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from qa.config import BUNDLED_CORPUS  # noqa: E402
-from qa.corpus import load_corpus  # noqa: E402
-from qa.embedding import HashEmbedder  # noqa: E402
-from qa.index import build_index  # noqa: E402
-from qa.pipeline import Assistant  # noqa: E402
+from qa.config import BUNDLED_CORPUS
+from qa.corpus import load_corpus
+from qa.embedding import HashEmbedder
+from qa.index import build_index
+from qa.pipeline import Assistant
 
 TINY = {
     "harbor.md": """---

@@ -6,7 +6,7 @@ import pytest
 
 from qa.errors import QuestionError
 from qa.pipeline import Assistant
-from qa.questions import answer_type, analyze_question
+from qa.questions import analyze_question, answer_type
 
 
 def check_quotes(assistant: Assistant, answer) -> None:  # type: ignore[no-untyped-def]
@@ -24,7 +24,12 @@ def test_answer_quotes_the_sentence_and_marks_the_figure(tiny_assistant: Assista
     assert ans.short_answer == "$4 million"
     (c,) = ans.citations
     assert (c.n, c.article_id, c.title, c.source, c.author, c.date, c.url) == (
-        1, "harbor", "Port reopens after storm", "Coast Gazette", "Ana Ruiz", "2025-03-02",
+        1,
+        "harbor",
+        "Port reopens after storm",
+        "Coast Gazette",
+        "Ana Ruiz",
+        "2025-03-02",
         "https://example.org/harbor",
     )
     check_quotes(tiny_assistant, ans)
@@ -58,17 +63,24 @@ def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
     history = ["When did the new primary school in Marrow open?"]
     ans = tiny_assistant.ask("How many pupils does it have room for?", history=history)
     assert "400" in ans.short_answer
-    msgs = [{"role": "user", "content": "Who is the principal of the school in Marrow?"},
-            {"role": "assistant", "content": "Principal Tomas Berg welcomed the first students."}]
+    msgs = [
+        {"role": "user", "content": "Who is the principal of the school in Marrow?"},
+        {"role": "assistant", "content": "Principal Tomas Berg welcomed the first students."},
+    ]
     ans2 = tiny_assistant.ask("How many classrooms does his school have?", history=msgs)
     assert ans2.short_answer == "14"
 
 
 @pytest.mark.parametrize(
     ("question", "kind"),
-    [("How many officers were deployed?", "number"), ("When did it start?", "date"),
-     ("Who leads the mission?", "person"), ("Where did they meet?", "place"),
-     ("Why is Kenya threatening to leave?", "reason"), ("How much money was pledged?", "money")],
+    [
+        ("How many officers were deployed?", "number"),
+        ("When did it start?", "date"),
+        ("Who leads the mission?", "person"),
+        ("Where did they meet?", "place"),
+        ("Why is Kenya threatening to leave?", "reason"),
+        ("How much money was pledged?", "money"),
+    ],
 )
 def test_question_types(question: str, kind: str) -> None:
     assert answer_type(question) == kind
@@ -81,8 +93,11 @@ def test_bad_questions_are_rejected_with_a_message(tiny_assistant: Assistant, ba
 
 
 def test_history_forms_are_accepted() -> None:
-    for hist in (["earlier question?"], [{"role": "user", "content": "earlier question?"}],
-                 [["earlier question?", "an answer"]]):
+    for hist in (
+        ["earlier question?"],
+        [{"role": "user", "content": "earlier question?"}],
+        [["earlier question?", "an answer"]],
+    ):
         info = analyze_question("And then what?", hist)
         assert info.followup and "earlier question" in info.query
     with pytest.raises(QuestionError):
@@ -90,7 +105,13 @@ def test_history_forms_are_accepted() -> None:
 
 
 def test_ask_many_keeps_order_and_records_bad_items(tiny_assistant: Assistant) -> None:
-    out = tiny_assistant.ask_many(["How much did the repairs cost?", "", {"id": "q3", "question": "Who welcomed the first students?"}])
+    out = tiny_assistant.ask_many(
+        [
+            "How much did the repairs cost?",
+            "",
+            {"id": "q3", "question": "Who welcomed the first students?"},
+        ]
+    )
     assert [a.id for a in out] == ["1", "2", "q3"]
     assert out[1].error == "the question is empty"
     assert out[0].short_answer == "$4 million" and "Tomas Berg" in out[2].answer
@@ -99,7 +120,11 @@ def test_ask_many_keeps_order_and_records_bad_items(tiny_assistant: Assistant) -
 def test_filters_restrict_sources(tiny_assistant: Assistant) -> None:
     from qa.retrieval import Filters
 
-    ans = tiny_assistant.ask("How many workers rebuilt the main pier?", filters=Filters(sources=("Island Times",)))
+    ans = tiny_assistant.ask(
+        "How many workers rebuilt the main pier?", filters=Filters(sources=("Island Times",))
+    )
     assert {c.article_id for c in ans.citations} == {"ferry"}
-    none = tiny_assistant.ask("How many workers rebuilt the main pier?", filters=Filters(date_from="2030-01-01"))
+    none = tiny_assistant.ask(
+        "How many workers rebuilt the main pier?", filters=Filters(date_from="2030-01-01")
+    )
     assert none.abstained

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import itertools
+
 from qa.chunking import ChunkParams, chunk_article
 from qa.tokenizer import SHA256, count_tokens, get_encoding
 from qa.types import Article
@@ -13,7 +15,9 @@ def test_tokenizer_is_real_cl100k() -> None:
 
 
 def test_passages_fit_budget_overlap_and_keep_offsets() -> None:
-    sentences = [f"Sentence number {i} talks about the harbor and its {i} workers." for i in range(40)]
+    sentences = [
+        f"Sentence number {i} talks about the harbor and its {i} workers." for i in range(40)
+    ]
     text = " ".join(sentences)
     art = Article(id="a", title="", text=text)
     chunks = chunk_article(art, ChunkParams(max_tokens=64, overlap_sentences=1), count_tokens)
@@ -22,7 +26,7 @@ def test_passages_fit_budget_overlap_and_keep_offsets() -> None:
         assert ch.n_tokens <= 64
         for s, e in ch.sentences:
             assert text[s:e] in sentences
-    for a, b in zip(chunks, chunks[1:], strict=False):
+    for a, b in itertools.pairwise(chunks):
         assert a.sentences[-1] == b.sentences[0]  # one sentence of overlap
     covered = {span for ch in chunks for span in ch.sentences}
     assert len(covered) == 40

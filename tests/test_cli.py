@@ -19,29 +19,73 @@ def runner() -> CliRunner:
 
 def test_index_then_ask_json_contract(runner: CliRunner, tiny_dir: Path, tmp_path: Path) -> None:
     ix = tmp_path / "ix"
-    res = runner.invoke(main, ["index", str(tiny_dir), "--index-dir", str(ix), "--model", "hash", "-q"])
+    res = runner.invoke(
+        main, ["index", str(tiny_dir), "--index-dir", str(ix), "--model", "hash", "-q"]
+    )
     assert res.exit_code == 0, res.output
     assert "Indexed 3 articles" in res.output
-    res = runner.invoke(main, ["ask", "How much did the repairs cost?", "--index-dir", str(ix), "--json"])
+    res = runner.invoke(
+        main, ["ask", "How much did the repairs cost?", "--index-dir", str(ix), "--json"]
+    )
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
-    assert set(data) >= {"id", "question", "answer", "short_answer", "abstained", "confidence", "citations", "timing_ms"}
+    assert set(data) >= {
+        "id",
+        "question",
+        "answer",
+        "short_answer",
+        "abstained",
+        "confidence",
+        "citations",
+        "timing_ms",
+    }
     assert data["short_answer"] == "$4 million"
     cit = data["citations"][0]
-    assert set(cit) >= {"n", "article_id", "title", "source", "author", "date", "url", "quote", "start", "end"}
-    again = runner.invoke(main, ["index", str(tiny_dir), "--index-dir", str(ix), "--model", "hash", "-q"])
+    assert set(cit) >= {
+        "n",
+        "article_id",
+        "title",
+        "source",
+        "author",
+        "date",
+        "url",
+        "quote",
+        "start",
+        "end",
+    }
+    again = runner.invoke(
+        main, ["index", str(tiny_dir), "--index-dir", str(ix), "--model", "hash", "-q"]
+    )
     assert "up to date" in again.output
 
 
-def test_ask_text_output_marks_answer_and_lists_sources(runner: CliRunner, tiny_index: Path) -> None:
-    res = runner.invoke(main, ["ask", "How much did the repairs cost?", "--index-dir", str(tiny_index)])
+def test_ask_text_output_marks_answer_and_lists_sources(
+    runner: CliRunner, tiny_index: Path
+) -> None:
+    res = runner.invoke(
+        main, ["ask", "How much did the repairs cost?", "--index-dir", str(tiny_index)]
+    )
     assert res.exit_code == 0
-    assert "**$4 million**" in res.output and "[1] Port reopens after storm — Coast Gazette" in res.output
+    assert (
+        "**$4 million**" in res.output
+        and "[1] Port reopens after storm — Coast Gazette" in res.output
+    )
 
 
 def test_ask_with_history(runner: CliRunner, tiny_index: Path) -> None:
     hist = json.dumps(["When did the new primary school in Marrow open?"])
-    res = runner.invoke(main, ["ask", "How many pupils does it have room for?", "--history", hist, "--index-dir", str(tiny_index), "--json"])
+    res = runner.invoke(
+        main,
+        [
+            "ask",
+            "How many pupils does it have room for?",
+            "--history",
+            hist,
+            "--index-dir",
+            str(tiny_index),
+            "--json",
+        ],
+    )
     assert json.loads(res.output)["short_answer"].endswith("400")
 
 
@@ -53,29 +97,44 @@ def test_empty_question_is_a_clean_error(runner: CliRunner, tiny_index: Path) ->
 
 def test_missing_index_is_a_clean_error(runner: CliRunner, tmp_path: Path) -> None:
     res = runner.invoke(main, ["ask", "Anything?", "--index-dir", str(tmp_path / "none")])
-    assert res.exit_code == 1 and "Error: no index in" in res.output and "Traceback" not in res.output
+    assert (
+        res.exit_code == 1 and "Error: no index in" in res.output and "Traceback" not in res.output
+    )
 
 
 def test_env_var_fallback_for_index_dir(runner: CliRunner, tiny_index: Path) -> None:
-    res = runner.invoke(main, ["ask", "How much did the repairs cost?", "--json"], env={"QA_INDEX_DIR": str(tiny_index)})
+    res = runner.invoke(
+        main,
+        ["ask", "How much did the repairs cost?", "--json"],
+        env={"QA_INDEX_DIR": str(tiny_index)},
+    )
     assert json.loads(res.output)["short_answer"] == "$4 million"
 
 
-def test_bad_article_aborts_index_and_writes_nothing(runner: CliRunner, tiny_dir: Path, tmp_path: Path) -> None:
+def test_bad_article_aborts_index_and_writes_nothing(
+    runner: CliRunner, tiny_dir: Path, tmp_path: Path
+) -> None:
     corpus = tmp_path / "c"
     corpus.mkdir()
     (corpus / "good.md").write_text("---\nid: g\n---\nGood text here.\n")
     (corpus / "bad.md").write_text("---\ntitle: [oops\n---\nText.\n")
     ix = tmp_path / "ix"
-    res = runner.invoke(main, ["index", str(corpus), "--index-dir", str(ix), "--model", "hash", "-q"])
+    res = runner.invoke(
+        main, ["index", str(corpus), "--index-dir", str(ix), "--model", "hash", "-q"]
+    )
     assert res.exit_code == 1
     assert "bad.md: broken front matter" in res.output and "--skip-invalid" in res.output
     assert not (ix / "CURRENT").exists()
-    res = runner.invoke(main, ["index", str(corpus), "--index-dir", str(ix), "--model", "hash", "-q", "--skip-invalid"])
+    res = runner.invoke(
+        main,
+        ["index", str(corpus), "--index-dir", str(ix), "--model", "hash", "-q", "--skip-invalid"],
+    )
     assert res.exit_code == 0 and "skipped" in res.output and "Indexed 1 articles" in res.output
 
 
-def test_batch_jsonl_in_order_with_bad_lines(runner: CliRunner, tiny_index: Path, tmp_path: Path) -> None:
+def test_batch_jsonl_in_order_with_bad_lines(
+    runner: CliRunner, tiny_index: Path, tmp_path: Path
+) -> None:
     inp = tmp_path / "q.jsonl"
     inp.write_text(
         '{"id": "a", "question": "How much did the repairs cost?", "extra": 1}\n'
@@ -84,7 +143,9 @@ def test_batch_jsonl_in_order_with_bad_lines(runner: CliRunner, tiny_index: Path
         '{"id": "d", "question": "How many pupils does it have room for?", "history": ["When did the school in Marrow open?"]}\n'
     )
     out = tmp_path / "a.jsonl"
-    res = runner.invoke(main, ["batch", str(inp), "-o", str(out), "--index-dir", str(tiny_index), "-q"])
+    res = runner.invoke(
+        main, ["batch", str(inp), "-o", str(out), "--index-dir", str(tiny_index), "-q"]
+    )
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["a", "line-2", "c", "d"]
@@ -97,40 +158,60 @@ def test_batch_txt_to_csv(runner: CliRunner, tiny_index: Path, tmp_path: Path) -
     inp = tmp_path / "q.txt"
     inp.write_text("How much did the repairs cost?\n\nWho welcomed the first students?\n")
     out = tmp_path / "a.csv"
-    res = runner.invoke(main, ["batch", str(inp), "-o", str(out), "--index-dir", str(tiny_index), "-q"])
+    res = runner.invoke(
+        main, ["batch", str(inp), "-o", str(out), "--index-dir", str(tiny_index), "-q"]
+    )
     assert res.exit_code == 0
     rows = list(csv.DictReader(out.open()))
     assert [r["id"] for r in rows] == ["1", "3"]
     assert json.loads(rows[0]["citations"])[0]["article_id"] == "harbor"
 
 
-def test_batch_csv_needs_question_column_and_writes_nothing(runner: CliRunner, tiny_index: Path, tmp_path: Path) -> None:
+def test_batch_csv_needs_question_column_and_writes_nothing(
+    runner: CliRunner, tiny_index: Path, tmp_path: Path
+) -> None:
     inp = tmp_path / "q.csv"
     inp.write_text("id,text\n1,How much?\n")
     out = tmp_path / "a.jsonl"
-    res = runner.invoke(main, ["batch", str(inp), "-o", str(out), "--index-dir", str(tiny_index), "-q"])
+    res = runner.invoke(
+        main, ["batch", str(inp), "-o", str(out), "--index-dir", str(tiny_index), "-q"]
+    )
     assert res.exit_code == 1 and "needs a 'question' column" in res.output
     assert not out.exists() and list(tmp_path.glob(".a.jsonl*")) == []
 
 
-@pytest.mark.parametrize(("name", "content", "message"), [
-    ("missing.jsonl", None, "no such file"),
-    ("q.pdf", "x", "unsupported input type"),
-    ("bad.txt", b"\xff\xfe\xfa", "not valid UTF-8"),
-])
-def test_batch_bad_input_file_writes_nothing(runner: CliRunner, tiny_index: Path, tmp_path: Path, name: str, content: str | bytes | None, message: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.jsonl", None, "no such file"),
+        ("q.pdf", "x", "unsupported input type"),
+        ("bad.txt", b"\xff\xfe\xfa", "not valid UTF-8"),
+    ],
+)
+def test_batch_bad_input_file_writes_nothing(
+    runner: CliRunner,
+    tiny_index: Path,
+    tmp_path: Path,
+    name: str,
+    content: str | bytes | None,
+    message: str,
+) -> None:
     inp = tmp_path / name
     if isinstance(content, bytes):
         inp.write_bytes(content)
     elif content is not None:
         inp.write_text(content)
     out = tmp_path / "out.jsonl"
-    res = runner.invoke(main, ["batch", str(inp), "-o", str(out), "--index-dir", str(tiny_index), "-q"])
+    res = runner.invoke(
+        main, ["batch", str(inp), "-o", str(out), "--index-dir", str(tiny_index), "-q"]
+    )
     assert res.exit_code == 1 and message in res.output
     assert not out.exists()
 
 
-def test_batch_failure_midway_keeps_previous_output(runner: CliRunner, tiny_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batch_failure_midway_keeps_previous_output(
+    runner: CliRunner, tiny_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "a.jsonl"
     out.write_text("previous results\n")
     inp = tmp_path / "q.txt"
@@ -141,7 +222,9 @@ def test_batch_failure_midway_keeps_previous_output(runner: CliRunner, tiny_inde
         raise KeyboardInterrupt
 
     monkeypatch.setattr(qa.batch, "write_answers", explode)
-    res = runner.invoke(main, ["batch", str(inp), "-o", str(out), "--index-dir", str(tiny_index), "-q"])
+    res = runner.invoke(
+        main, ["batch", str(inp), "-o", str(out), "--index-dir", str(tiny_index), "-q"]
+    )
     assert res.exit_code == 130
     assert out.read_text() == "previous results\n"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".a.jsonl")] == []

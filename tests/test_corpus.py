@@ -18,7 +18,10 @@ def write(path: Path, text: str | bytes) -> Path:
 
 
 def test_markdown_front_matter_and_verbatim_body(tmp_path: Path) -> None:
-    write(tmp_path / "a.md", '---\nid: a1\ntitle: "T: one"\nsource: Daily\ndate: 2025-01-02\n---\nBody line one.\nBody line two.\n')
+    write(
+        tmp_path / "a.md",
+        '---\nid: a1\ntitle: "T: one"\nsource: Daily\ndate: 2025-01-02\n---\nBody line one.\nBody line two.\n',
+    )
     (art,) = load_corpus([tmp_path]).articles
     assert (art.id, art.title, art.source, art.date) == ("a1", "T: one", "Daily", "2025-01-02")
     assert art.text == "Body line one.\nBody line two."
@@ -50,8 +53,10 @@ def test_html_uses_main_text_not_menus(tmp_path: Path) -> None:
 
 
 def test_jsonl_one_article_per_line(tmp_path: Path) -> None:
-    rows = [{"id": "x", "title": "X", "text": "Alpha beta gamma.", "url": "https://e.org/x"},
-            {"id": "y", "title": "Y", "text": "Delta epsilon.", "author": "Bo"}]
+    rows = [
+        {"id": "x", "title": "X", "text": "Alpha beta gamma.", "url": "https://e.org/x"},
+        {"id": "y", "title": "Y", "text": "Delta epsilon.", "author": "Bo"},
+    ]
     write(tmp_path / "arts.jsonl", "\n".join(json.dumps(r) for r in rows))
     arts = load_corpus([tmp_path / "arts.jsonl"]).articles
     assert [a.id for a in arts] == ["x", "y"] and arts[0].url == "https://e.org/x"
@@ -69,7 +74,9 @@ BAD_FILES = [
 
 
 @pytest.mark.parametrize(("name", "content", "reason"), BAD_FILES)
-def test_bad_file_is_named_with_its_reason(tmp_path: Path, name: str, content: str | bytes, reason: str) -> None:
+def test_bad_file_is_named_with_its_reason(
+    tmp_path: Path, name: str, content: str | bytes, reason: str
+) -> None:
     write(tmp_path / "good.md", "---\nid: good\n---\nFine text.\n")
     bad = write(tmp_path / name, content)
     with pytest.raises(CorpusError) as info:

@@ -22,7 +22,9 @@ class CountingEmbedder(HashEmbedder):
         super().__init__()
         self.calls: list[int] = []
 
-    def encode(self, texts: Sequence[str], batch_size: int = 64, progress: bool = False) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
         self.calls.append(len(texts))
         return super().encode(texts, batch_size, progress)
 
@@ -40,8 +42,9 @@ def make_corpus(folder: Path, n: int = 3) -> Path:
 
 def build(corpus: Path, target: Path, embedder: HashEmbedder | None = None, **kw: object):  # type: ignore[no-untyped-def]
     arts = load_corpus([corpus]).articles
-    return build_index(arts, target, inputs=[corpus], embedder=embedder or HashEmbedder(),
-                       progress=False, **kw)
+    return build_index(
+        arts, target, inputs=[corpus], embedder=embedder or HashEmbedder(), progress=False, **kw
+    )
 
 
 def test_index_describes_itself(tmp_path: Path) -> None:
@@ -52,7 +55,11 @@ def test_index_describes_itself(tmp_path: Path) -> None:
     assert m["model"]["name"] == "hash-256" and m["model"]["dimension"] == 256
     assert m["tokenizer"]["name"] == "cl100k_base"
     assert m["chunking"]["max_tokens"] == 128
-    assert m["counts"] == {"articles": 3, "passages": len(index.passages), "sentences": len(index.sentences)}
+    assert m["counts"] == {
+        "articles": 3,
+        "passages": len(index.passages),
+        "sentences": len(index.sentences),
+    }
     assert set(m["articles"]) == {"a0", "a1", "a2"}
     for p in index.passages:
         assert index.article(p.article_id).text[p.start : p.end] == p.text
@@ -63,10 +70,14 @@ def test_update_embeds_only_new_or_changed_articles_and_drops_deleted(tmp_path: 
     emb = CountingEmbedder()
     first = build(corpus, tmp_path / "ix", emb)
     assert first.embedded_articles == 3
-    (corpus / "a1.md").write_text("---\nid: a1\ntitle: Changed\n---\nNew text entirely here.\n", encoding="utf-8")
+    (corpus / "a1.md").write_text(
+        "---\nid: a1\ntitle: Changed\n---\nNew text entirely here.\n", encoding="utf-8"
+    )
     (corpus / "a2.md").unlink()
     make_corpus(tmp_path / "extra", 0)
-    (corpus / "new.md").write_text("---\nid: new\n---\nA brand new article appears.\n", encoding="utf-8")
+    (corpus / "new.md").write_text(
+        "---\nid: new\n---\nA brand new article appears.\n", encoding="utf-8"
+    )
     emb.calls.clear()
     second = build(corpus, tmp_path / "ix", emb)
     assert (second.embedded_articles, second.reused_articles) == (2, 1)
@@ -75,7 +86,9 @@ def test_update_embeds_only_new_or_changed_articles_and_drops_deleted(tmp_path: 
     assert sorted(a.id for a in index.articles) == ["a0", "a1", "new"]
     assert sum(emb.calls) == 4  # one sentence + one passage for each of the two articles
     # unchanged vectors were reused bit for bit
-    assert np.allclose(index.sentence_vectors[0], HashEmbedder().encode([index.sentences[0].text])[0], atol=1e-3)
+    assert np.allclose(
+        index.sentence_vectors[0], HashEmbedder().encode([index.sentences[0].text])[0], atol=1e-3
+    )
 
 
 def test_stale_index_is_reported(tmp_path: Path) -> None:
@@ -89,7 +102,9 @@ def test_stale_index_is_reported(tmp_path: Path) -> None:
         Assistant.load(tmp_path / "ix")
 
 
-def test_crash_during_build_keeps_previous_index_and_leaves_no_debris(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_during_build_keeps_previous_index_and_leaves_no_debris(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     corpus = make_corpus(tmp_path / "c")
     build(corpus, tmp_path / "ix")
     before = current_build(tmp_path / "ix")
@@ -106,8 +121,12 @@ def test_crash_during_build_keeps_previous_index_and_leaves_no_debris(tmp_path: 
         build(corpus, tmp_path / "ix")
     assert current_build(tmp_path / "ix") == before
     assert not [p for p in (tmp_path / "ix").iterdir() if p.name.startswith(".tmp-")]
-    after = Assistant.load(tmp_path / "ix", stale="ignore").ask("How many bridges in Place2?").to_dict()
-    assert {k: v for k, v in after.items() if k != "timing_ms"} == {k: v for k, v in answer_before.items() if k != "timing_ms"}
+    after = (
+        Assistant.load(tmp_path / "ix", stale="ignore").ask("How many bridges in Place2?").to_dict()
+    )
+    assert {k: v for k, v in after.items() if k != "timing_ms"} == {
+        k: v for k, v in answer_before.items() if k != "timing_ms"
+    }
 
 
 def test_leftover_temp_folders_are_cleaned_on_next_build(tmp_path: Path) -> None:
@@ -127,7 +146,9 @@ def built(tmp_path: Path) -> Path:
 def test_truncated_faiss_file_is_detected(built: Path) -> None:
     f = built / "passages.faiss"
     f.write_bytes(f.read_bytes()[:100])
-    with pytest.raises(IndexLoadError, match=r"passages\.faiss.*(truncated|modified).*qa index --rebuild"):
+    with pytest.raises(
+        IndexLoadError, match=r"passages\.faiss.*(truncated|modified).*qa index --rebuild"
+    ):
         load_index(built.parent)
 
 

@@ -34,14 +34,20 @@ def test_benchmark_has_the_promised_shape() -> None:
 
 def test_benchmark_correctness_floor(report) -> None:  # type: ignore[no-untyped-def]
     summary = report.summary()
-    wrong = [f"{r.item.id} {r.item.question!r} -> {r.answer.answer[:80]!r}" for r in report.records if not r.correct]
+    wrong = [
+        f"{r.item.id} {r.item.question!r} -> {r.answer.answer[:80]!r}"
+        for r in report.records
+        if not r.correct
+    ]
     assert summary["correct"] >= 0.90, "\n".join(wrong)
 
 
 def test_out_of_corpus_questions_abstain(report) -> None:  # type: ignore[no-untyped-def]
     unanswerable = [r for r in report.records if not r.item.answerable]
     abstained = sum(r.answer.abstained for r in unanswerable)
-    assert abstained / len(unanswerable) >= 0.90, [r.item.question for r in unanswerable if not r.answer.abstained]
+    assert abstained / len(unanswerable) >= 0.90, [
+        r.item.question for r in unanswerable if not r.answer.abstained
+    ]
 
 
 def test_every_quote_is_verbatim_at_its_offsets(report, bundled_assistant: Assistant) -> None:  # type: ignore[no-untyped-def]
@@ -56,14 +62,30 @@ def test_every_quote_is_verbatim_at_its_offsets(report, bundled_assistant: Assis
 def test_batch_over_bundled_corpus_writes_the_contract(bundled_index: Path, tmp_path: Path) -> None:
     inp = tmp_path / "questions.jsonl"
     items = load_eval_set(BENCHMARK)[:20]
-    inp.write_text("\n".join(json.dumps({"id": i.id, "question": i.question, "history": list(i.history)}) for i in items))
+    inp.write_text(
+        "\n".join(
+            json.dumps({"id": i.id, "question": i.question, "history": list(i.history)})
+            for i in items
+        )
+    )
     out = tmp_path / "answers.jsonl"
-    res = CliRunner().invoke(main, ["batch", str(inp), "-o", str(out), "--index-dir", str(bundled_index), "-q"])
+    res = CliRunner().invoke(
+        main, ["batch", str(inp), "-o", str(out), "--index-dir", str(bundled_index), "-q"]
+    )
     assert res.exit_code == 0, res.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in rows] == [i.id for i in items]
     texts = {a.id: a.text for a in Assistant.load(bundled_index).index.articles}
     for row in rows:
-        assert set(row) >= {"id", "question", "answer", "short_answer", "abstained", "confidence", "citations", "timing_ms"}
+        assert set(row) >= {
+            "id",
+            "question",
+            "answer",
+            "short_answer",
+            "abstained",
+            "confidence",
+            "citations",
+            "timing_ms",
+        }
         for c in row["citations"]:
             assert texts[c["article_id"]][c["start"] : c["end"]] == c["quote"]

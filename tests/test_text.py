@@ -27,7 +27,9 @@ def test_sentences_respect_abbreviations_initials_and_glued_quotes() -> None:
 
 
 def test_boilerplate_lines_and_photo_credits_are_not_sentences() -> None:
-    text = "Read More\nThe mission began in June. PHOTO/ Agency.\nShare This Article\nhttps://x.org/a"
+    text = (
+        "Read More\nThe mission began in June. PHOTO/ Agency.\nShare This Article\nhttps://x.org/a"
+    )
     got = [text[s:e] for s, e in sentence_spans(text)]
     assert got == ["The mission began in June."]
     assert is_boilerplate("Related Topics")
