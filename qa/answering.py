@@ -48,7 +48,7 @@ class ReaderSettings:
     w_bigram: float = 0.10
     w_local: float = 0.10
     w_missing: float = 0.15
-    w_soft: float = 0.0
+    w_soft: float = 0.3
     w_gap: float = 0.0
     w_unit: float = 0.3
     w_far: float = 0.2
