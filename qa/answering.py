@@ -384,11 +384,11 @@ class Reader:
             return 0.5 if lost else 1.0
         if not heads.isdisjoint(self.terms(sid)):
             return 0.0  # the sentence counts the question's thing elsewhere, not with this figure
-        mods = {st for _, st in q.focus[:-1]}
+        mod_set = {st for _, st in q.focus[:-1]}
         got = 0.0
         if bw and set(_stem(bw)) & heads:
             got = 0.6
-        if a_st & mods:
+        if a_st & mod_set:
             got = max(got, 0.6)
         if sims and aw:
             sim = float(self._max_sims([head_w], aw)[0])
@@ -412,12 +412,12 @@ class Reader:
         head_term = analyze(head.group(1)) if head else []
         weights: dict[str, float] = {}
         for t in main_terms:
-            w = self.idf(t)
+            weight = self.idf(t)
             if t in self._frame:
-                w *= 0.2
+                weight *= 0.2
             elif head_term and t == head_term[0]:
-                w *= 0.5
-            weights[t] = max(weights.get(t, 0.0), w)
+                weight *= 0.5
+            weights[t] = max(weights.get(t, 0.0), weight)
         for t in analyze(info.query):
             if t not in weights:
                 weights[t] = 0.5 * self.idf(t)

@@ -150,7 +150,8 @@ class Assistant:
             chunk = items[lo : lo + batch_size]
             prepared: list[tuple[str, str, Any]] = []
             for n, item in enumerate(chunk, start=lo + 1):
-                qid, raw, history = str(n), item, None
+                qid, history = str(n), None
+                raw: Any = item
                 if isinstance(item, dict):
                     qid = str(item.get("id") or qid)
                     raw, history = item.get("question"), item.get("history")

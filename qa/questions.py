@@ -121,7 +121,16 @@ def validate_question(question: Any) -> str:
         )
     if not any(ch.isalnum() for ch in text):
         raise QuestionError("the question has no words in it")
+    _check_encodable(text, "the question")
     return text
+
+
+def _check_encodable(text: str, what: str) -> None:
+    """Lone surrogates (from a bad JSON escape or a non-UTF-8 argument) are not text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise QuestionError(f"{what} is not valid Unicode text (at character {err.start})") from err
 
 
 _SUBORDINATE = re.compile(r"\s(?:when|where|while|after|before|because|since|until|as)\b.*$")
@@ -208,6 +217,8 @@ def analyze_question(question: str, history: Any = None) -> QuestionInfo:
     """Validate a question and, when it leans on the conversation, fold the context in."""
     text = validate_question(question)
     turns = normalize_history(history)
+    for _, content in turns:
+        _check_encodable(content, "the history")
     kind = answer_type(text)
     previous_user = [c for r, c in turns if r == "user" and c.strip()]
     if not previous_user or not is_followup(text):

@@ -81,7 +81,7 @@ class HybridRetriever:
             import faiss
 
             allowed = np.flatnonzero(mask).astype(np.int64)
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(allowed))  # type: ignore[call-arg]
             scores, ids = self.index.faiss_index.search(
                 qvec.reshape(1, -1), min(depth, len(allowed)), params=params
             )
