@@ -218,9 +218,15 @@ def index_debris(ix: Path) -> list[str]:
     except Exception:
         current = None
     out = []
+    # the most recently replaced build is kept one round on purpose (a server may be loading it)
+    olds = sorted(
+        (p for p in ix.iterdir() if p.name.startswith("build-") and p.name != current),
+        key=lambda p: p.stat().st_mtime_ns,
+    )
+    kept = olds[-1].name if olds else None
     for p in ix.iterdir():
         if p.name.startswith((".tmp-", ".CURRENT.")) or (
-            p.name.startswith("build-") and p.name != current
+            p.name.startswith("build-") and p.name not in (current, kept)
         ):
             out.append(p.name)
     if current:
