@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -66,6 +66,7 @@ from qa.shards import (
 )
 from qa.types import Article, Passage, Sentence
 
+_T = TypeVar("_T")
 FORMAT = "qa-index"
 FORMAT_VERSION = 1
 MMAP_PASSAGES = 200_000  # indexes this large keep their float16 vectors memory-mapped
@@ -883,8 +884,8 @@ def _sentence_passage(prows: np.ndarray, n_sentences: int) -> np.ndarray:
     return np.where(ok, pid, -1).astype(np.int64)
 
 
-class LazySentences(Sequence[Sentence]):
-    """The sentence table of a large index: a :class:`Sentence` is made when it is read."""
+class _LazyTable(Sequence[_T]):
+    """A table of a large index whose rows become records only when they are read."""
 
     def __init__(self, rows: np.ndarray, articles: Sequence[Article]) -> None:
         self.rows = rows
@@ -893,31 +894,34 @@ class LazySentences(Sequence[Sentence]):
     def __len__(self) -> int:
         return len(self.rows)
 
-    def _one(self, i: int) -> Sentence:
-        a, s, e = (int(x) for x in self.rows[i])
-        art = self.articles[a]
-        return Sentence(art.id, s, e, art.text[s:e])
+    def _one(self, i: int) -> _T:
+        raise NotImplementedError
 
     def __getitem__(self, i: Any) -> Any:
         if isinstance(i, slice):
             return [self._one(j) for j in range(*i.indices(len(self)))]
         return self._one(int(i) + len(self) if int(i) < 0 else int(i))
 
-    def __iter__(self) -> Iterator[Sentence]:
+    def __iter__(self) -> Iterator[_T]:
         for i in range(len(self)):
             yield self._one(i)
 
 
-class LazyPassages(Sequence[Passage]):
+class LazySentences(_LazyTable[Sentence]):
+    """The sentence table of a large index: a :class:`Sentence` is made when it is read."""
+
+    def _one(self, i: int) -> Sentence:
+        a, s, e = (int(x) for x in self.rows[i])
+        art = self.articles[a]
+        return Sentence(art.id, s, e, art.text[s:e])
+
+
+class LazyPassages(_LazyTable[Passage]):
     """The passage table of a large index: a :class:`Passage` is made when it is read."""
 
     def __init__(self, rows: np.ndarray, srows: np.ndarray, articles: Sequence[Article]) -> None:
-        self.rows = rows
+        super().__init__(rows, articles)
         self.srows = srows
-        self.articles = articles
-
-    def __len__(self) -> int:
-        return len(self.rows)
 
     def _one(self, pid: int) -> Passage:
         a, first, last, ntok = (int(x) for x in self.rows[pid])
@@ -926,15 +930,6 @@ class LazyPassages(Sequence[Passage]):
         return Passage(
             pid, art.id, start, end, art.text[start:end], tuple(range(first, last)), ntok
         )
-
-    def __getitem__(self, i: Any) -> Any:
-        if isinstance(i, slice):
-            return [self._one(j) for j in range(*i.indices(len(self)))]
-        return self._one(int(i) + len(self) if int(i) < 0 else int(i))
-
-    def __iter__(self) -> Iterator[Passage]:
-        for i in range(len(self)):
-            yield self._one(i)
 
 
 def _check_rows(build: Path, articles: list[Article], srows: np.ndarray, prows: np.ndarray) -> None:
