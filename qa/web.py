@@ -30,10 +30,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.config import PROJECT_ROOT, Settings
 from qa.errors import IndexLoadError, QAError, QuestionError
@@ -561,6 +563,15 @@ def create_app(
     @app.exception_handler(QAError)
     async def on_qa_error(request: Request, err: QAError) -> JSONResponse:
         return _question_error(err)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, err: StarletteHTTPException) -> Response:
+        if not request.url.path.startswith("/api/"):
+            return await http_exception_handler(request, err)
+        message = err.detail if isinstance(err.detail, str) else "bad request"
+        if message == "There was an error parsing the body":  # FastAPI's words for bad bytes
+            message = "the request body must be JSON in UTF-8 (it could not be decoded)"
+        return error(err.status_code, message)
 
     @app.exception_handler(Exception)
     async def on_crash(request: Request, err: Exception) -> JSONResponse:
