@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -42,7 +41,7 @@ from qa.ann import DenseIndex, build_vector_index, faiss_kind, knobs
 from qa.ann import make_faiss_index as make_faiss_index
 from qa.chunking import ChunkParams
 from qa.corpus import iter_files
-from qa.embedding import Embedder, make_embedder
+from qa.embedding import Embedder, file_sha256, make_embedder
 from qa.errors import CorpusError, IndexLoadError, QAError, StaleIndexError
 from qa.shards import (
     SHARD_SIZE,
@@ -163,14 +162,6 @@ class BuildReport:
 
 def _faiss_kind(kind: str, n: int) -> str:
     return faiss_kind(kind, n)
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def source_files(inputs: Sequence[str | Path]) -> dict[str, dict[str, int]]:
@@ -552,7 +543,10 @@ def _write_build(
     files = {}
     for p in sorted(folder.rglob("*")):
         if p.is_file():
-            files[str(p.relative_to(folder))] = {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+            files[str(p.relative_to(folder))] = {
+                "bytes": p.stat().st_size,
+                "sha256": file_sha256(p),
+            }
     prints: dict[str, str] = {}
     for shard in shards:
         prints.update(shard_meta(shard)["articles"])
@@ -706,7 +700,7 @@ def _check_files(build: Path, manifest: dict[str, Any], verify_hashes: bool) -> 
                 f"{path} is {size} bytes but the manifest says {info.get('bytes')} "
                 f"(truncated or modified); {_REBUILD_HINT}"
             )
-        if verify_hashes and _sha256(path) != info.get("sha256"):
+        if verify_hashes and file_sha256(path) != info.get("sha256"):
             raise IndexLoadError(
                 f"{path} does not match its SHA-256 in the manifest (corrupted); {_REBUILD_HINT}"
             )
