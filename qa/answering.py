@@ -27,6 +27,12 @@ from qa.types import NOT_FOUND_MESSAGE, Answer, Citation
 
 MAX_ANSWER_WORDS = 80
 _FIGURE_TYPES = (qt.NUMBER, qt.MONEY, qt.PERCENT)
+_SPEECH = re.compile(
+    r"\b(?:said|says|say|told|tells|noted|notes|added|adds|stated|states|estimated|estimates|"
+    r"reported|reports|claimed|claims|announced|announces|wrote|writes)\b",
+    re.IGNORECASE,
+)
+_SIGNED = (qt.PERCENT, qt.MONEY)
 _TYPED = (*_FIGURE_TYPES, qt.DATE, qt.PERSON, qt.PLACE, qt.ORG)
 _LEADING_REFERENCE = re.compile(
     r"^\W*(?:he|she|they|it|this|these|those|his|her|their|its|the (?:organization|group))\b",
@@ -40,7 +46,7 @@ class ReaderSettings:
     (tuned on the dev split of the bundled benchmark)."""
 
     # sentence ranking
-    w_dense: float = 0.45
+    w_dense: float = 0.2
     w_passage: float = 0.10
     w_lexical: float = 0.45
     w_context: float = 0.15
@@ -52,6 +58,7 @@ class ReaderSettings:
     w_gap: float = 0.0
     w_unit: float = 0.3
     w_far: float = 0.2
+    w_clause: float = 0.3  # best clause's similarity (qa.clauses), beside the sentence's
     soft_pool: int = 8  # best sentences re-scored with word similarity
     # answerability of the best sentence
     a_context: float = 0.5
@@ -63,6 +70,7 @@ class ReaderSettings:
     a_gap: float = 0.0
     a_unit: float = 0.5
     a_far: float = 1.5
+    a_clause: float = 0.0
     a_pred: float = 1.0  # the question's main verb unmatched
     a_noname: float = 1.0  # "What is the name of …" and the sentence has no name
     threshold: float = 0.5  # confidence below this abstains
@@ -85,6 +93,7 @@ class Candidate:
     pred: float = 1.0  # how well the question's main verb is matched
     noname: bool = False  # the question asks for a name and this sentence gives none
     dense: float = 0.0
+    clause: float = 0.0  # the best clause's similarity to the question (or the sentence's)
     passage: float = 0.0
     lexical: float = 0.0
     context: float = 0.0
@@ -140,9 +149,20 @@ class _Query:
 
 _VARIANT_CREDIT = 0.6
 _WORD_CACHE_MAX = 300_000
-_ADDITIONAL = re.compile(r"(?:another|more|additional|extra)\b", re.IGNORECASE)
+_ADDITIONAL = re.compile(r"(?:another|additional|extra|more(?!\s+than))\b", re.IGNORECASE)
 _RATIO_WORDS = frozenset("percentage percent share fraction proportion part rate".split())
-_NAME_BEFORE = re.compile(r"([A-Z][\w’'\-]+(?:\s+[A-Z][\w’'\-]+)*)[^,;:.—–]{0,25}$")
+_CLAUSE_BREAK = re.compile(r"[,;:.—–()“”\"]")
+_CAPS_RUN = re.compile(
+    r"[A-Z][a-z][\w’'\-]*(?:\s+(?:(?:of|for|the|and|on)\s+)?[A-Z][a-z][\w’'\-]*)+"
+)
+_ACRONYM = re.compile(r"\b[A-Z]{2,6}\b")
+_ENTITY_NOUNS = frozenset(
+    "organization organisation group agency body government ministry council committee "
+    "company firm network coalition alliance union association mission watchdog official "
+    "minister president leader commander spokesman spokesperson chief".split()
+)
+_DEFINITE_SUBJECT = re.compile(r"^\W*the\s+(?:[\w’'\-]+\s+){0,2}?([\w’'\-]+)\b", re.IGNORECASE)
+_CORPUS_SCAN_MAX = 20_000  # sentences scanned for the lower-case vocabulary and acronyms
 _DENSE_POOL_MAX = 20_000
 _FRAME_WORDS = (
     "many much name names date day year month time city cities place number amount total "
@@ -155,6 +175,30 @@ _PRONOUN_SUBJECT = re.compile(
     r"\b(?:he|she|they|it|his|her|their)\b(?:\s+\w+)?\s*(?:said|says|added|noted|told|wrote)?",
     re.IGNORECASE,
 )
+
+
+def _identifier(text: str, span: sp.Span) -> bool:
+    """A bare number that is part of a name ("France 24", "Resolution 2699"): not a count."""
+    if not span.text.isdigit():
+        return False
+    m = re.search(r"(\S+)\s+$", text[: span.start])
+    if m is None or not m.group(1)[:1].isupper():
+        return False
+    return bool(re.search(r"\w", text[: m.start()]))  # not the sentence's first word
+
+
+def _initials(name: str) -> list[tuple[str, frozenset[str]]]:
+    """(initials, word stems) of a capitalised name and of its runs of two or more words
+    ("Multinational Security Support Mission" -> 'mssm', 'mss', 'ssm', …)."""
+    toks = [t for t in name.split() if t[:1].isupper()]
+    out = []
+    for i in range(len(toks)):
+        for j in range(i + 2, len(toks) + 1):
+            part = toks[i:j]
+            out.append(
+                ("".join(t[0] for t in part).lower(), frozenset(_stem([t.lower() for t in part])))
+            )
+    return out
 
 
 def _word_matches(text: str) -> list[tuple[re.Match[str], str]]:
@@ -243,6 +287,8 @@ class Reader:
         self._prefixes: dict[str, list[str]] | None = None
         self._last_query: tuple[QuestionInfo, _Query] | None = None
         self._span_terms: dict[str, frozenset[str]] = {}
+        self._lower: frozenset[str] | None = None
+        self._acronyms: dict[str, frozenset[str]] | None = None
 
     # -- term statistics --------------------------------------------------------------------
     def idf(self, term: str) -> float:
@@ -282,6 +328,7 @@ class Reader:
             for st in list(terms):
                 if "-" in st:  # "Kenyan-led" also counts as "kenyan" and "led"
                     terms.update(_stem([p for p in st.split("-") if p]))
+            terms.update(self._acronym_terms(text))
             got = _Sent(
                 frozenset(terms),
                 frozenset(itertools.pairwise(st for _, st in positions)),
@@ -292,6 +339,59 @@ class Reader:
             if len(self._sents) < 500_000:
                 self._sents[sid] = got
         return got
+
+    def _corpus_scan(self) -> None:
+        """Words the corpus writes in lower case (so a capitalised one opening a sentence is
+        not a name: "Several", "Another") and acronyms with the names they stand for ("UN" ->
+        United Nations, "HRW" -> Human Rights Watch), learned from the text."""
+        lower: set[str] = set()
+        initials: dict[str, set[str]] = {}
+        acronyms: set[str] = set()
+        sentences = self.index.sentences
+        if len(sentences) <= _CORPUS_SCAN_MAX:
+            for sent in sentences:
+                text = sent.text
+                lower.update(w for w in re.findall(r"[a-z][\w’'\-]*", text) if w.islower())
+                acronyms.update(m.group(0) for m in _ACRONYM.finditer(text))
+                for m in _CAPS_RUN.finditer(text):
+                    for key, stems in _initials(m.group(0)):
+                        initials.setdefault(key, set()).update(stems)
+        self._lower = frozenset(lower)
+        self._acronyms = {
+            a.lower(): frozenset(initials[a.lower()]) for a in acronyms if a.lower() in initials
+        }
+
+    def _acronym_terms(self, text: str) -> set[str]:
+        """Extra terms a sentence stands for: the initials of its capitalised names
+        ("United Nations" -> 'un') and the words of its known acronyms ("UN" -> 'unit', 'nation')."""
+        if self._acronyms is None:
+            self._corpus_scan()
+        assert self._acronyms is not None
+        out: set[str] = set()
+        for m in _CAPS_RUN.finditer(text):
+            out.update(key for key, _ in _initials(m.group(0)))
+        for m in _ACRONYM.finditer(text):
+            out.update(self._acronyms.get(m.group(0).lower(), ()))
+        return out
+
+    def _common_word(self, word: str) -> bool:
+        if self._lower is None:
+            self._corpus_scan()
+        assert self._lower is not None
+        return word.lower() in self._lower or word.lower() in STOPWORDS
+
+    def _names(self, sid: int, spans: list[sp.Span]) -> list[sp.Span]:
+        """Drop a capitalised common word opening the sentence ("Several", "Today")."""
+        text = self.index.sentences[sid].text
+        return [
+            x
+            for x in spans
+            if not (
+                " " not in x.text
+                and not re.search(r"\w", text[: x.start])
+                and self._common_word(x.text.strip(".,"))
+            )
+        ]
 
     def terms(self, sid: int) -> frozenset[str]:
         return self._analysis(sid).terms
@@ -310,6 +410,10 @@ class Reader:
             text = self.index.sentences[sid].text
             if kind in _TYPED:
                 got = sp.candidates(text, kind)
+                if kind in (qt.PERSON, qt.PLACE, qt.ORG):
+                    got = self._names(sid, got)
+                elif kind in _FIGURE_TYPES:
+                    got = [x for x in got if not _identifier(text, x)]
                 if kind == qt.NUMBER:
                     got = got + sp.durations(text)
                 elif kind == qt.PERSON:
@@ -355,13 +459,62 @@ class Reader:
         text = self.index.sentences[sid].text
         after = re.split(r"[,;:.—–()“”\"]", text[span.end : span.end + 50], maxsplit=1)[0]
         before = re.split(r"[,;:.—–()“”\"]", text[max(0, span.start - 40) : span.start])[-1]
+        nxt = re.match(r"\s*([\w’'\-]+)", after)
+        if nxt and nxt.group(1).lower() in STOPWORDS and nxt.group(1).lower() != "of":
+            # "of the 2,500 troops pledged, only 991 are …": the figure counts the earlier one's
+            earlier = [x for x in sp.numbers(text) if x.end < span.start]
+            if earlier:
+                bw = [w for w in words(before) if w not in STOPWORDS][-3:]
+                return self._unit_words(sid, earlier[-1])[0], bw
         aw = [w for w in words(after) if w not in STOPWORDS][:3]
         bw = [w for w in words(before) if w not in STOPWORDS][-3:]
         return aw, bw
 
+    def _qualifiers(self, sid: int, span: sp.Span) -> set[str]:
+        """What narrows the thing a figure counts: a name owning it ("Kenya has provided 735"),
+        a name or ordinal with it ("the first 200 Kenyan police officers"), or that it is an
+        increment ("another 600"). Stems; increments as '+'."""
+        text = self.index.sentences[sid].text
+        out: set[str] = set()
+        if _ADDITIONAL.match(span.text) or re.search(
+            r"\b(?:another|additional|extra|more)\s+$", text[: span.start], re.IGNORECASE
+        ):
+            out.add("+")
+        prev = re.search(r"([\w’'\-]+)\s+$", text[: span.start])
+        if prev and prev.group(1).lower() in _ORDINALS:
+            out.add(prev.group(1).lower())
+        after = re.split(r"[,;:.—–()“”\"]", text[span.end : span.end + 50], maxsplit=1)[0]
+        for w in re.findall(r"[\w’'\-]+", after)[:3]:
+            if w[:1].isupper():
+                out.update(analyze(w))
+        for x in self._names(sid, sp.names(text)):
+            gap = text[x.end : span.start]
+            if (
+                x.end <= span.start
+                and len(gap) <= 25
+                and not _CLAUSE_BREAK.search(gap)
+                and not _SPEECH.search(gap)  # "Mayor Voss said 120 …": a speaker, not an owner
+            ):
+                out.update(analyze(x.text))
+        return out
+
+    def _extra_qualifiers(self, sid: int, span: sp.Span, q: _Query) -> set[str]:
+        """Qualifiers of a figure that the question does not ask about."""
+        asked = set(q.weights).union(*q.variants.values()) if q.variants else set(q.weights)
+        if _ADDITIONAL.search(q.lowered):
+            asked.add("+")
+        asked.update(w for w in q.words if w in _ORDINALS)
+        return self._qualifiers(sid, span) - asked
+
     def _unit(self, sid: int, span: sp.Span, q: _Query, sims: bool = False) -> float:
         """How well the noun the figure counts matches the question's focus ("how many
-        countries" -> '6 countries' 1.0, '735 officers' 0.0); 0.5 without a focus."""
+        countries" -> '6 countries' 1.0, '735 officers' 0.0); 0.5 without a focus. A figure
+        narrowed by something the question does not ask ("another 600", "735" of Kenya's when
+        the question asks for all officers) counts for less."""
+        got = self._unit_match(sid, span, q, sims)
+        return got * 0.6 if self._extra_qualifiers(sid, span, q) else got
+
+    def _unit_match(self, sid: int, span: sp.Span, q: _Query, sims: bool) -> float:
         if not q.focus:
             return 0.5
         head_w, head = q.focus[-1]
@@ -382,12 +535,12 @@ class Reader:
                 m for m in mods if m not in near and q.variants.get(m, frozenset()).isdisjoint(near)
             ]
             return 0.5 if lost else 1.0
+        if bw and set(_stem(bw)) & heads:
+            return 0.6  # "Kenya has provided 735 …" for "how many Kenyans"
         if not heads.isdisjoint(self.terms(sid)):
             return 0.0  # the sentence counts the question's thing elsewhere, not with this figure
         mod_set = {st for _, st in q.focus[:-1]}
         got = 0.0
-        if bw and set(_stem(bw)) & heads:
-            got = 0.6
         if a_st & mod_set:
             got = max(got, 0.6)
         if sims and aw:
@@ -509,8 +662,9 @@ class Reader:
                     ws.extend(self._unit_words(sid, span)[0])
             self._ensure_vectors(ws)
         dense = self.index.sentence_vectors[sids] @ qv
+        clause = self._clause_sims(sids, qv, dense)
         cands: list[Candidate] = []
-        for sid, d in zip(sids, dense, strict=True):
+        for sid, d, cl in zip(sids, dense, clause, strict=True):
             sent = self.index.sentences[sid]
             a = self._analysis(sid)
             prev = (
@@ -530,6 +684,7 @@ class Reader:
             c = Candidate(
                 sid,
                 dense=float(d),
+                clause=float(cl),
                 passage=passage_score[sid],
                 lexical=lexical,
                 context=context,
@@ -561,10 +716,29 @@ class Reader:
         self._last_query = (info, q)
         return cands
 
+    def _clause_sims(self, sids: list[int], qv: np.ndarray, dense: np.ndarray) -> np.ndarray:
+        """For each sentence, its best clause's similarity to the question (at least the
+        sentence's own); the sentence's when the index stores no clauses."""
+        span, vecs = self.index.clause_span, self.index.clause_vectors
+        if span is None or vecs is None:
+            return np.asarray(dense, dtype=np.float32)
+        ranges = span[sids]
+        counts = ranges[:, 1] - ranges[:, 0]
+        if not counts.any():
+            return np.asarray(dense, dtype=np.float32)
+        rows = np.concatenate([np.arange(a, b) for a, b in ranges])
+        sims = vecs[rows] @ qv
+        owner = np.repeat(np.arange(len(sids)), counts)
+        best = np.full(len(sids), -1.0, dtype=np.float32)
+        np.maximum.at(best, owner, sims)
+        out: np.ndarray = np.maximum(best, dense).astype(np.float32)
+        return out
+
     def _score(self, c: Candidate) -> float:
         s = self.settings
         return (
             s.w_dense * c.dense
+            + s.w_clause * c.clause
             + s.w_passage * c.passage
             + s.w_lexical * c.lexical
             + s.w_context * c.context
@@ -628,6 +802,7 @@ class Reader:
         return (
             s.a_context * c.context
             + s.a_dense * c.dense
+            + s.a_clause * c.clause
             + s.a_type * c.typed
             + s.a_local * c.local
             - s.a_missing * c.missing
@@ -651,9 +826,9 @@ class Reader:
             short is None
             and prev >= 0
             and kind in (qt.PERSON, qt.ORG)
-            and _PRONOUN_SUBJECT.search(self.index.sentences[c.sid].text)
+            and self._refers_back(self.index.sentences[c.sid].text, q)
         ):
-            # "…,” he said. — the name is in the sentence before
+            # "…,” he said. / "The organization urged …" — the name is in the sentence before
             short, where = self._short_answer(prev, q), prev
         c.short, c.short_sid = short, where if short is not None else -1
         if short is not None:
@@ -677,6 +852,18 @@ class Reader:
             c.typed = 0.5
             c.local = c.lexical
 
+    @staticmethod
+    def _refers_back(text: str, q: _Query) -> bool:
+        """The sentence names its subject with a pronoun or a definite description ("The
+        organization", "the rights group") whose name is given earlier."""
+        if _PRONOUN_SUBJECT.search(text):
+            return True
+        m = _DEFINITE_SUBJECT.match(text)
+        if m is None:
+            return False
+        noun = m.group(1).lower()
+        return noun in _ENTITY_NOUNS or _stem([noun])[0] in {st for _, st in q.focus}
+
     def _local(self, sid: int, short: sp.Span, q: _Query) -> float:
         """Question coverage within a few words of the short answer (its clause)."""
         a = self._analysis(sid)
@@ -699,10 +886,16 @@ class Reader:
             return 0.0
         # only when the figure belongs to another name ("Kenya has provided 735 …")
         text = self.index.sentences[sid].text
-        m = _NAME_BEFORE.search(text[max(0, short.start - 60) : short.start])
-        if m is None:
+        before = [
+            x
+            for x in self._names(sid, sp.names(text))
+            if x.end <= short.start
+            and short.start - x.end <= 25
+            and not _CLAUSE_BREAK.search(text[x.end : short.start])
+        ]
+        if not before:
             return 0.0
-        owner = set(analyze(m.group(1)))
+        owner = set(analyze(before[-1].text))
         known = set(q.weights).union(*q.variants.values()) if q.variants else set(q.weights)
         if not owner or owner & known:
             return 0.0
@@ -811,12 +1004,14 @@ class Reader:
             value = parse_figure(c.short.text)
             if value is None or math.isclose(value, base, rel_tol=1e-9):
                 continue
-            if focus and not (focus & self._unit_terms(c, 60)):
+            if any(_fits_unit(k, c.short.text) != _fits_unit(k, best.short.text) for k in _SIGNED):
+                continue  # a share or a sum of money against a count
+            if focus and not (focus & self._unit_terms(c, 60)) and c.unit < 0.5:
                 continue
-            if q.focus and c.unit < 0.6:
+            if q.focus and c.unit < 0.5:
                 continue  # the figure counts something else
-            if _ADDITIONAL.match(c.short.text) and not _ADDITIONAL.match(best.short.text):
-                continue  # "another 600" is an addition, not a different total
+            if self._extra_qualifiers(c.sid, c.short, q) - self._qualifiers(best.sid, best.short):
+                continue  # "another 600", "Kenya's 735": not the same total
             held = per_article.get(c_art)
             if held is None or c.local + c.context > held.local + held.context:
                 per_article[c_art] = c
@@ -835,8 +1030,8 @@ class Reader:
     def _unit_terms(self, c: Candidate, reach: int = 30) -> set[str]:
         """Content words right after the figure ('989 officers' -> {'offic'})."""
         assert c.short is not None
-        text = self.index.sentences[c.short_sid].text
-        return set(analyze(text[c.short.end : c.short.end + reach])[: 3 if reach > 30 else 2])
+        after = self._unit_words(c.short_sid, c.short)[0]
+        return set(_stem(after[: 3 if reach > 30 else 2]))
 
     # -- output --------------------------------------------------------------------------------
     def _quote(

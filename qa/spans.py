@@ -220,6 +220,8 @@ def names(text: str) -> list[Span]:
             toks.pop()
         if not toks:
             continue
+        if toks[-1].endswith(".") and "." not in toks[-1][:-1] and len(toks[-1]) > 3:
+            toks[-1] = toks[-1][:-1]  # "… and Canada." ends the sentence; "U.S." keeps its dot
         frag = " ".join(toks)
         e = s + len(frag)
         if frag.lower() in _NOT_NAMES or frag.lower() in STOPWORDS:
