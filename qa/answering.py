@@ -68,7 +68,7 @@ class ReaderSettings:
     a_missing: float = 1.0
     a_soft: float = 0.0
     a_gap: float = 0.0
-    a_unit: float = 0.5
+    a_unit: float = 1.5
     a_far: float = 1.5
     a_clause: float = 0.0
     a_pred: float = 1.0  # the question's main verb unmatched
@@ -512,7 +512,11 @@ class Reader:
         narrowed by something the question does not ask ("another 600", "735" of Kenya's when
         the question asks for all officers) counts for less."""
         got = self._unit_match(sid, span, q, sims)
-        return got * 0.6 if self._extra_qualifiers(sid, span, q) else got
+        if not self._extra_qualifiers(sid, span, q):
+            return got
+        # narrowed by another qualifier; and when the question's own qualifier is missing too
+        # ("Haitian police officers" against "600 Kenyan police officers"), a different group
+        return got * (0.6 if got > 0.5 else 0.3)
 
     def _unit_match(self, sid: int, span: sp.Span, q: _Query, sims: bool) -> float:
         if not q.focus:
@@ -1010,7 +1014,9 @@ class Reader:
                 continue
             if q.focus and c.unit < 0.5:
                 continue  # the figure counts something else
-            if self._extra_qualifiers(c.sid, c.short, q) - self._qualifiers(best.sid, best.short):
+            best_q = self._qualifiers(best.sid, best.short)
+            c_q = self._qualifiers(c.sid, c.short)
+            if ("+" in c_q) != ("+" in best_q) or self._extra_qualifiers(c.sid, c.short, q) - best_q:
                 continue  # "another 600", "Kenya's 735": not the same total
             held = per_article.get(c_art)
             if held is None or c.local + c.context > held.local + held.context:
