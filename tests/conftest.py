@@ -49,6 +49,13 @@ Principal Tomas Berg welcomed the first students.
 }
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The ONNX export of the embedding model goes to a per-session folder, not the user's
+    cache (so every session that uses MiniLM also exercises the export)."""
+    os.environ["QA_CACHE_DIR"] = str(tmp_path_factory.mktemp("qa-cache"))
+
+
 @pytest.fixture(scope="session")
 def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tiny-corpus")

@@ -1,0 +1,359 @@
+"""all-MiniLM-L6-v2 on ONNX Runtime: no torch at query time.
+
+The sentence-transformers model is exported once to ONNX (:func:`export`, which needs torch and
+the ``onnx`` package) into a cache keyed by the SHA-256 of the model weights. After that,
+:class:`OnnxEncoder` encodes with only ``tokenizers``, ``onnxruntime`` and numpy: the model's own
+``tokenizer.json``, the transformer on ONNX Runtime, then mean pooling over the attention mask and
+L2 normalisation, as the sentence-transformers pipeline (Transformer → mean Pooling → Normalize)
+does. The vectors match the torch ones (an export is only kept when every check text agrees with
+cosine > :data:`MIN_COSINE`), so indexes built with either path stay valid.
+
+Cache: ``$QA_CACHE_DIR``, else ``$XDG_CACHE_HOME/qa``, else ``~/.cache/qa``; files
+``minilm-<sha16>.onnx`` and ``minilm-<sha16>.json`` (the ONNX file's size and SHA-256, checked on
+every load, and how the export was verified). Both are written to a temporary file first and
+moved into place, so a crash never leaves a half-written model under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from qa.embedding import file_sha256
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+OPSET = 17
+MIN_COSINE = 0.9999
+# padded tokens per ONNX Runtime call when encoding many texts (rows x longest row); measured
+# on 2 cores: long passages run fastest ~16 at a time, short questions 64 at a time
+TOKEN_BUDGET = 4096
+FORMAT = 1  # bump when the export changes in a way that makes older cache files unusable
+
+# Texts the exported model is checked on against torch: short, long (past the truncation
+# length), non-ASCII, punctuation, and all of them together as one padded batch.
+CHECK_TEXTS = (
+    "How many officers has Kenya provided?",
+    "x",
+    "The harbor of Linden reopened on Monday after a week of repairs; Mayor Clara Voss said "
+    "120 workers rebuilt the main pier, at a cost of $4 million.",
+    "Zürich, São Paulo and Kraków — 3 cities, 1 report (2025-03-02).",
+    " ".join(["The mission's budget was debated again in parliament on Tuesday."] * 40),
+)
+
+
+class CacheError(Exception):
+    """A cached ONNX file is missing its record, truncated, altered or cannot be loaded."""
+
+
+class ExportError(Exception):
+    """The model could not be exported, or the export does not reproduce the torch vectors."""
+
+
+def cache_dir() -> Path:
+    override = os.environ.get("QA_CACHE_DIR")
+    if override:
+        return Path(override).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "qa"
+
+
+def cache_files(weights_sha256: str, directory: Path | None = None) -> tuple[Path, Path]:
+    """The ONNX model file and its JSON record for weights with this SHA-256."""
+    folder = directory or cache_dir()
+    stem = f"minilm-{weights_sha256[:16]}"
+    return folder / f"{stem}.onnx", folder / f"{stem}.json"
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """What the sentence-transformers model does after the transformer, read from its files."""
+
+    max_seq_length: int
+    tokenizer_file: Path
+
+
+def read_pipeline(model_dir: Path) -> Pipeline:
+    """The model's pipeline, when it is one this module reproduces: Transformer → mean pooling
+    → Normalize, a ``tokenizer.json``, no extra lower-casing. Raises :class:`ExportError`
+    naming what differs otherwise."""
+    try:
+        modules = json.loads((model_dir / "modules.json").read_text(encoding="utf-8"))
+        kinds = [str(m["type"]).rsplit(".", 1)[-1] for m in modules]
+        if kinds != ["Transformer", "Pooling", "Normalize"]:
+            raise ExportError(f"modules {kinds} (need Transformer, Pooling, Normalize)")
+        pooling_dir = model_dir / str(modules[1].get("path") or "1_Pooling")
+        pooling = json.loads((pooling_dir / "config.json").read_text(encoding="utf-8"))
+        modes = sorted(k for k, v in pooling.items() if k.startswith("pooling_mode") and v)
+        if modes != ["pooling_mode_mean_tokens"]:
+            raise ExportError(f"pooling {modes} (need mean tokens only)")
+        bert = json.loads((model_dir / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        if bert.get("do_lower_case"):
+            raise ExportError("do_lower_case is set")
+        max_len = int(bert["max_seq_length"])
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as err:
+        raise ExportError(f"cannot read the model configuration in {model_dir}: {err}") from err
+    tokenizer_file = model_dir / "tokenizer.json"
+    if not tokenizer_file.is_file():
+        raise ExportError(f"no tokenizer.json in {model_dir}")
+    return Pipeline(max_len, tokenizer_file)
+
+
+class OnnxEncoder:
+    """Tokenizer + ONNX Runtime session + mean pooling + L2 norm. Thread-safe: the tokenizer is
+    only configured here, and ``InferenceSession.run`` may be called from several threads."""
+
+    def __init__(self, onnx_file: Path, pipeline: Pipeline, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.onnx_file = onnx_file
+        self.pipeline = pipeline
+        tokenizer = Tokenizer.from_file(str(pipeline.tokenizer_file))
+        tokenizer.no_padding()  # tokenizer.json pads to 128; rows are padded here, per batch
+        tokenizer.enable_truncation(max_length=pipeline.max_seq_length)
+        self.tokenizer = tokenizer
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = max(1, threads or os.cpu_count() or 1)
+        opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        opts.log_severity_level = 3  # errors only
+        try:
+            self.session = ort.InferenceSession(
+                str(onnx_file), opts, providers=["CPUExecutionProvider"]
+            )
+        except Exception as err:  # onnxruntime raises its own exception types
+            raise CacheError(f"ONNX Runtime cannot load {onnx_file}: {err}") from err
+        names = [i.name for i in self.session.get_inputs()]
+        if not {"input_ids", "attention_mask"} <= set(names):
+            raise CacheError(f"{onnx_file} has inputs {names}, not input_ids/attention_mask")
+        self._inputs = names
+        self.dimension = int(self.session.get_outputs()[0].shape[-1])
+
+    def encode(
+        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
+    ) -> np.ndarray:
+        """L2-normalised float32 vectors, one row per text. Many texts are sorted by length and
+        run in batches of at most ``batch_size`` rows and :data:`TOKEN_BUDGET` padded tokens."""
+        if len(texts) == 1:
+            enc = self.tokenizer.encode(texts[0])
+            ids = np.asarray([enc.ids], dtype=np.int64)
+            return self._run(ids, np.ones_like(ids))
+        out = np.empty((len(texts), self.dimension), dtype=np.float32)
+        if not texts:
+            return out
+        encs = self.tokenizer.encode_batch(list(texts))
+        lengths = np.fromiter((len(e.ids) for e in encs), dtype=np.int64, count=len(encs))
+        order = np.argsort(-lengths, kind="stable")
+        batches = list(_batches(order, lengths, max(1, batch_size), TOKEN_BUDGET))
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=len(texts), desc="Embedding", unit="text")
+        for rows in batches:
+            width = int(lengths[rows[0]])  # longest first
+            ids = np.zeros((len(rows), width), dtype=np.int64)
+            mask = np.zeros((len(rows), width), dtype=np.int64)
+            for r, i in enumerate(rows):
+                n = int(lengths[i])
+                ids[r, :n] = encs[i].ids
+                mask[r, :n] = 1
+            out[rows] = self._run(ids, mask)
+            if bar is not None:
+                bar.update(len(rows))
+        if bar is not None:
+            bar.close()
+        return out
+
+    def _run(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        feed = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feed["token_type_ids"] = np.zeros_like(ids)
+        hidden = self.session.run(None, feed)[0]  # (B, T, D)
+        weights = mask.astype(np.float32)
+        summed = np.einsum("btd,bt->bd", hidden, weights)
+        vecs = summed / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
+        norms = np.maximum(np.linalg.norm(vecs, axis=1, keepdims=True), 1e-12)
+        return np.ascontiguousarray(vecs / norms, dtype=np.float32)
+
+
+def _batches(
+    order: np.ndarray, lengths: np.ndarray, max_rows: int, budget: int
+) -> Iterator[np.ndarray]:
+    """Runs of ``order`` (longest first) with at most ``max_rows`` rows and ``budget`` padded
+    tokens each (a single longer row still gets its own batch)."""
+    lo = 0
+    while lo < len(order):
+        width = max(1, int(lengths[order[lo]]))
+        rows = max(1, min(max_rows, budget // width))
+        yield order[lo : lo + rows]
+        lo += rows
+
+
+def load_cached(
+    model_dir: Path, weights_sha256: str, threads: int | None = None
+) -> OnnxEncoder | None:
+    """The encoder from the cache, or None when nothing is cached for these weights. Raises
+    :class:`CacheError` when a cached file is there but unusable (truncated, altered, …)."""
+    pipeline = read_pipeline(model_dir)
+    onnx_file, record_file = cache_files(weights_sha256)
+    if not onnx_file.exists() and not record_file.exists():
+        return None
+    try:
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+        expected_bytes, expected_sha = int(record["onnx_bytes"]), str(record["onnx_sha256"])
+        if record.get("format") != FORMAT or record.get("weights_sha256") != weights_sha256:
+            raise CacheError(f"{record_file} is for another model or an older export")
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise CacheError(f"{record_file} is missing or unreadable: {err}") from err
+    try:
+        size = onnx_file.stat().st_size
+    except OSError as err:
+        raise CacheError(f"{onnx_file} is missing: {err}") from err
+    if size != expected_bytes:
+        raise CacheError(f"{onnx_file} has {size} bytes, expected {expected_bytes} (truncated?)")
+    if file_sha256(onnx_file) != expected_sha:
+        raise CacheError(f"{onnx_file} does not match its recorded SHA-256 (altered?)")
+    return OnnxEncoder(onnx_file, pipeline, threads)
+
+
+def remove_cached(weights_sha256: str) -> None:
+    for path in cache_files(weights_sha256):
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def export(
+    st_model: Any, model_dir: Path, weights_sha256: str, threads: int | None = None
+) -> OnnxEncoder:
+    """Export a loaded sentence-transformers model to the cache, check it against torch on
+    :data:`CHECK_TEXTS` (one at a time and as a padded batch) and return its encoder. Raises
+    :class:`ExportError` (nothing is left in the cache then)."""
+    pipeline = read_pipeline(model_dir)
+    onnx_file, record_file = cache_files(weights_sha256)
+    try:
+        onnx_file.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(
+            prefix=f".{onnx_file.stem}-", suffix=".onnx.tmp", dir=onnx_file.parent
+        )
+        os.close(fd)
+    except OSError as err:
+        raise ExportError(f"cannot write to the cache folder {onnx_file.parent}: {err}") from err
+    tmp = Path(tmp_name)
+    try:
+        started = time.perf_counter()
+        _torch_export(st_model, tmp)
+        seconds = time.perf_counter() - started
+        try:
+            encoder = OnnxEncoder(tmp, pipeline, threads)
+        except CacheError as err:
+            raise ExportError(str(err)) from err
+        worst = _check(st_model, encoder)
+        if worst <= MIN_COSINE:
+            raise ExportError(
+                f"ONNX Runtime vectors differ from torch (worst cosine {worst:.6f} ≤ {MIN_COSINE})"
+            )
+        record = {
+            "format": FORMAT,
+            "model_dir": str(model_dir),
+            "weights_sha256": weights_sha256,
+            "onnx_bytes": tmp.stat().st_size,
+            "onnx_sha256": file_sha256(tmp),
+            "opset": OPSET,
+            "worst_cosine_vs_torch": worst,
+            "export_seconds": round(seconds, 2),
+            "versions": _versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; it is a plain cache file
+        os.replace(tmp, onnx_file)
+        encoder.onnx_file = onnx_file  # the open session keeps reading the same inode
+        _write_atomic(record_file, json.dumps(record, indent=2) + "\n")
+        return encoder
+    except ExportError:
+        raise
+    except Exception as err:  # torch/onnx raise many kinds of errors
+        raise ExportError(f"{type(err).__name__}: {err}") from err
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _torch_export(st_model: Any, target: Path) -> None:
+    import warnings
+
+    import torch
+
+    transformer = st_model[0].auto_model
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *args: Any) -> Any:
+            return self.inner(**dict(zip(names, args, strict=True))).last_hidden_state
+
+    # a padded batch, so the attention-mask path is what gets traced
+    sample = st_model.tokenizer(
+        list(CHECK_TEXTS[:3]), padding=True, truncation=True, return_tensors="pt"
+    )
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in sample]
+    axes = {n: {0: "batch", 1: "sequence"} for n in [*names, "last_hidden_state"]}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")  # legacy-exporter deprecation and tracer notes
+        torch.onnx.export(
+            LastHidden(transformer).eval(),
+            tuple(sample[n] for n in names),
+            str(target),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+
+
+def _check(st_model: Any, encoder: OnnxEncoder) -> float:
+    """The worst cosine between torch and ONNX Runtime vectors of the check texts."""
+    texts = list(CHECK_TEXTS)
+    ref = st_model.encode(texts, batch_size=len(texts), normalize_embeddings=True)
+    ref = np.asarray(ref, dtype=np.float32)
+    batched = encoder.encode(texts, batch_size=len(texts))
+    single = np.vstack([encoder.encode([t]) for t in texts])
+    worst = min(float((batched * ref).sum(axis=1).min()), float((single * ref).sum(axis=1).min()))
+    return worst if np.isfinite(worst) else -1.0
+
+
+def _versions() -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name in ("torch", "onnx", "onnxruntime", "transformers", "sentence_transformers"):
+        with contextlib.suppress(Exception):
+            out[name] = str(__import__(name).__version__)
+    return out
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
