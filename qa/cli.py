@@ -151,17 +151,23 @@ def index_cmd(
     Search knobs (--nprobe, --ef-search, --refine) can be changed without re-embedding.
     """
     from qa.chunking import ChunkParams
+    from qa.embedding import make_embedder
     from qa.index import build_index
 
     settings = _settings()
     inputs = [str(p) for p in paths] or list(settings.corpus)
     target = index_dir or settings.index_dir
     knobs = {"nprobe": nprobe, "efSearch": ef_search, "refine": refine}
+    embedder = make_embedder(model)
+    prepare = getattr(embedder, "prepare", None)
+    if prepare is not None:
+        prepare()  # export MiniLM to ONNX once (if not cached), so `qa ask` never loads torch
     report = build_index(
         None,
         target,
         inputs=inputs,
         model=model,
+        embedder=embedder,
         rebuild=rebuild,
         chunk=ChunkParams(max_tokens=max_tokens, overlap_sentences=overlap),
         faiss_kind=faiss_kind,

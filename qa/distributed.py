@@ -141,11 +141,9 @@ class Embed:
     def __init__(self, model: str, threads: int = 1) -> None:
         from qa.embedding import make_embedder
 
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
         self.embedder = make_embedder(model)
+        if threads and hasattr(self.embedder, "threads"):
+            self.embedder.threads = threads  # ONNX Runtime (or torch) threads per actor
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         items = [_prepared(batch, i) for i in range(len(batch["row"]))]
