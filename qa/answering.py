@@ -70,11 +70,11 @@ class ReaderSettings:
     a_gap: float = 0.0
     a_unit: float = 1.5
     a_far: float = 1.5
-    a_clause: float = 0.0
+    a_clause: float = 0.5
     a_pred: float = 1.0  # the question's main verb unmatched
     a_noname: float = 1.0  # "What is the name of …" and the sentence has no name
     threshold: float = 0.5  # confidence below this abstains
-    conf_center: float = 0.5  # answerability mapped to confidence 0.5
+    conf_center: float = 0.85  # answerability mapped to confidence 0.5
     conf_scale: float = 8.0
     conflict_margin: float = 0.70  # a disagreeing sentence must score this close to the best
     passages: int = 10  # top passages whose sentences are read
@@ -132,6 +132,8 @@ class _Query:
     content: list[tuple[str, str, float]] = field(default_factory=list)  # (word, stem, weight)
     focus: list[tuple[str, str]] = field(default_factory=list)  # (word, stem), head last
     pred: frozenset[str] = frozenset()  # stems of the question's main verb
+    units: dict[tuple[int, int, int, bool], float] = field(default_factory=dict)  # memo of _unit
+    asked: frozenset[str] | None = None  # what the question asks about (for figure qualifiers)
 
     def cover(self, terms: frozenset[str] | set[str]) -> float:
         """Weighted share of the question's terms found in ``terms`` (derived forms such as
@@ -162,6 +164,7 @@ _ENTITY_NOUNS = frozenset(
     "minister president leader commander spokesman spokesperson chief".split()
 )
 _DEFINITE_SUBJECT = re.compile(r"^\W*the\s+(?:[\w’'\-]+\s+){0,2}?([\w’'\-]+)\b", re.IGNORECASE)
+_STACK_CACHE_MAX = 50_000
 _CORPUS_SCAN_MAX = 20_000  # sentences scanned for the lower-case vocabulary and acronyms
 _DENSE_POOL_MAX = 20_000
 _FRAME_WORDS = (
@@ -288,6 +291,9 @@ class Reader:
         self._last_query: tuple[QuestionInfo, _Query] | None = None
         self._span_terms: dict[str, frozenset[str]] = {}
         self._lower: frozenset[str] | None = None
+        self._stacks: dict[tuple[str, ...], np.ndarray] = {}  # word vectors of a word list
+        self._quals: dict[tuple[int, int, int], frozenset[str]] = {}
+        self._sent_names: dict[int, list[sp.Span]] = {}
         self._acronyms: dict[str, frozenset[str]] | None = None
 
     # -- term statistics --------------------------------------------------------------------
@@ -393,6 +399,14 @@ class Reader:
             )
         ]
 
+    def _sentence_names(self, sid: int) -> list[sp.Span]:
+        got = self._sent_names.get(sid)
+        if got is None:
+            got = self._names(sid, sp.names(self.index.sentences[sid].text))
+            if len(self._sent_names) < _WORD_CACHE_MAX:
+                self._sent_names[sid] = got
+        return got
+
     def terms(self, sid: int) -> frozenset[str]:
         return self._analysis(sid).terms
 
@@ -443,10 +457,15 @@ class Reader:
     def _max_sims(self, qwords: Sequence[str], cwords: Sequence[str]) -> np.ndarray:
         """For each question word, its best cosine with any of ``cwords`` (0 without vectors)."""
         out = np.zeros(len(qwords), dtype=np.float32)
-        cv = [self._wvecs[w] for w in cwords if w in self._wvecs]
-        if not cv:
-            return out
-        cm = np.vstack(cv)
+        key = tuple(cwords)
+        cm = self._stacks.get(key)
+        if cm is None:
+            cv = [self._wvecs[w] for w in cwords if w in self._wvecs]
+            if not cv:
+                return out
+            cm = np.vstack(cv)
+            if len(self._stacks) < _STACK_CACHE_MAX:
+                self._stacks[key] = cm
         for i, w in enumerate(qwords):
             v = self._wvecs.get(w)
             if v is not None:
@@ -470,7 +489,16 @@ class Reader:
         bw = [w for w in words(before) if w not in STOPWORDS][-3:]
         return aw, bw
 
-    def _qualifiers(self, sid: int, span: sp.Span) -> set[str]:
+    def _qualifiers(self, sid: int, span: sp.Span) -> frozenset[str]:
+        key = (sid, span.start, span.end)
+        got = self._quals.get(key)
+        if got is None:
+            got = frozenset(self._find_qualifiers(sid, span))
+            if len(self._quals) < _WORD_CACHE_MAX:
+                self._quals[key] = got
+        return got
+
+    def _find_qualifiers(self, sid: int, span: sp.Span) -> set[str]:
         """What narrows the thing a figure counts: a name owning it ("Kenya has provided 735"),
         a name or ordinal with it ("the first 200 Kenyan police officers"), or that it is an
         increment ("another 600"). Stems; increments as '+'."""
@@ -487,7 +515,7 @@ class Reader:
         for w in re.findall(r"[\w’'\-]+", after)[:3]:
             if w[:1].isupper():
                 out.update(analyze(w))
-        for x in self._names(sid, sp.names(text)):
+        for x in self._sentence_names(sid):
             gap = text[x.end : span.start]
             if (
                 x.end <= span.start
@@ -498,25 +526,32 @@ class Reader:
                 out.update(analyze(x.text))
         return out
 
-    def _extra_qualifiers(self, sid: int, span: sp.Span, q: _Query) -> set[str]:
+    def _extra_qualifiers(self, sid: int, span: sp.Span, q: _Query) -> frozenset[str]:
         """Qualifiers of a figure that the question does not ask about."""
-        asked = set(q.weights).union(*q.variants.values()) if q.variants else set(q.weights)
-        if _ADDITIONAL.search(q.lowered):
-            asked.add("+")
-        asked.update(w for w in q.words if w in _ORDINALS)
-        return self._qualifiers(sid, span) - asked
+        if q.asked is None:
+            asked = set(q.weights).union(*q.variants.values()) if q.variants else set(q.weights)
+            if _ADDITIONAL.search(q.lowered):
+                asked.add("+")
+            asked.update(w for w in q.words if w in _ORDINALS)
+            q.asked = frozenset(asked)
+        return self._qualifiers(sid, span) - q.asked
 
     def _unit(self, sid: int, span: sp.Span, q: _Query, sims: bool = False) -> float:
         """How well the noun the figure counts matches the question's focus ("how many
         countries" -> '6 countries' 1.0, '735 officers' 0.0); 0.5 without a focus. A figure
         narrowed by something the question does not ask ("another 600", "735" of Kenya's when
         the question asks for all officers) counts for less."""
+        key = (sid, span.start, span.end, sims)
+        memo = q.units.get(key)
+        if memo is not None:
+            return memo
         got = self._unit_match(sid, span, q, sims)
-        if not self._extra_qualifiers(sid, span, q):
-            return got
-        # narrowed by another qualifier; and when the question's own qualifier is missing too
-        # ("Haitian police officers" against "600 Kenyan police officers"), a different group
-        return got * (0.6 if got > 0.5 else 0.3)
+        if self._extra_qualifiers(sid, span, q):
+            # narrowed by another qualifier; and when the question's own qualifier is missing
+            # too ("Haitian police officers" against "600 Kenyan police officers"), another group
+            got *= 0.6 if got > 0.5 else 0.3
+        q.units[key] = got
+        return got
 
     def _unit_match(self, sid: int, span: sp.Span, q: _Query, sims: bool) -> float:
         if not q.focus:
@@ -780,7 +815,7 @@ class Reader:
         ctx = self.terms(c.sid) | self.title_terms(self.index.sentences[c.sid].article_id)
         if prev >= 0:
             ctx = ctx | self.terms(prev)
-        match = np.zeros(len(q.content), dtype=np.float32)
+        match = [0.0] * len(q.content)  # plain floats: these lists are a handful long
         todo = []
         for i, (_, st, _) in enumerate(q.content):
             if st in ctx:
@@ -794,12 +829,12 @@ class Reader:
             for i, sim in zip(todo, got, strict=True):
                 match[i] = min(0.85, max(0.0, (float(sim) - 0.3) / 0.4))
         c.pred = min(
-            (float(m) for (_, st, _), m in zip(q.content, match, strict=True) if st in q.pred),
+            (m for (_, st, _), m in zip(q.content, match, strict=True) if st in q.pred),
             default=1.0,
         )
-        wts = np.array([w for _, _, w in q.content], dtype=np.float32)
-        c.soft = float((wts * match).sum() / max(wts.sum(), 1e-9))
-        c.gap = float((wts * (1.0 - match)).max() / self._idf_max)
+        wts = [w for _, _, w in q.content]
+        c.soft = sum(w * m for w, m in zip(wts, match, strict=True)) / max(sum(wts), 1e-9)
+        c.gap = max(w * (1.0 - m) for w, m in zip(wts, match, strict=True)) / self._idf_max
 
     def answerability(self, c: Candidate) -> float:
         s = self.settings
@@ -892,7 +927,7 @@ class Reader:
         text = self.index.sentences[sid].text
         before = [
             x
-            for x in self._names(sid, sp.names(text))
+            for x in self._sentence_names(sid)
             if x.end <= short.start
             and short.start - x.end <= 25
             and not _CLAUSE_BREAK.search(text[x.end : short.start])
@@ -1016,7 +1051,9 @@ class Reader:
                 continue  # the figure counts something else
             best_q = self._qualifiers(best.sid, best.short)
             c_q = self._qualifiers(c.sid, c.short)
-            if ("+" in c_q) != ("+" in best_q) or self._extra_qualifiers(c.sid, c.short, q) - best_q:
+            if ("+" in c_q) != ("+" in best_q) or self._extra_qualifiers(
+                c.sid, c.short, q
+            ) - best_q:
                 continue  # "another 600", "Kenya's 735": not the same total
             held = per_article.get(c_art)
             if held is None or c.local + c.context > held.local + held.context:
