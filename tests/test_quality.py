@@ -15,11 +15,11 @@ from qa.pipeline import Assistant
 
 pytestmark = pytest.mark.slow
 BENCHMARK = PROJECT_ROOT / "eval" / "questions.jsonl"
-# Regression floors at the measured level (all 88 questions: 0.739 correct, 11 of 14
+# Regression floors at the measured level (all 103 questions: 0.825 correct, 17 of 20
 # unanswerable questions abstained). The goal in the issue is 0.90 for both and is NOT met yet;
 # raise these as the reader improves, never lower them.
-CORRECT_FLOOR = 0.72
-ABSTAIN_FLOOR = 0.78
+CORRECT_FLOOR = 0.80
+ABSTAIN_FLOOR = 0.84
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +53,17 @@ def test_out_of_corpus_questions_abstain(report) -> None:  # type: ignore[no-unt
     assert abstained / len(unanswerable) >= ABSTAIN_FLOOR, [
         r.item.question for r in unanswerable if not r.answer.abstained
     ]
+
+
+def test_no_made_up_disagreement(report) -> None:  # type: ignore[no-untyped-def]
+    # figures for different things ("another 600" officers, Kenya's 735 of 989) are not shown
+    # as sources disagreeing
+    spurious = [
+        f"{r.item.id}: {r.answer.message}"
+        for r in report.records
+        if r.answer.conflict and r.item.kind != "conflict"
+    ]
+    assert not spurious
 
 
 def test_every_quote_is_verbatim_at_its_offsets(report, bundled_assistant: Assistant) -> None:  # type: ignore[no-untyped-def]
