@@ -134,6 +134,7 @@ class _Query:
     pred: frozenset[str] = frozenset()  # stems of the question's main verb
     units: dict[tuple[int, int, int, bool], float] = field(default_factory=dict)  # memo of _unit
     asked: frozenset[str] | None = None  # what the question asks about (for figure qualifiers)
+    text: str = ""  # the question as written
 
     def cover(self, terms: frozenset[str] | set[str]) -> float:
         """Weighted share of the question's terms found in ``terms`` (derived forms such as
@@ -352,20 +353,16 @@ class Reader:
         United Nations, "HRW" -> Human Rights Watch), learned from the text."""
         lower: set[str] = set()
         initials: dict[str, set[str]] = {}
-        acronyms: set[str] = set()
         sentences = self.index.sentences
         if len(sentences) <= _CORPUS_SCAN_MAX:
             for sent in sentences:
                 text = sent.text
                 lower.update(w for w in re.findall(r"[a-z][\w’'\-]*", text) if w.islower())
-                acronyms.update(m.group(0) for m in _ACRONYM.finditer(text))
                 for m in _CAPS_RUN.finditer(text):
                     for key, stems in _initials(m.group(0)):
                         initials.setdefault(key, set()).update(stems)
         self._lower = frozenset(lower)
-        self._acronyms = {
-            a.lower(): frozenset(initials[a.lower()]) for a in acronyms if a.lower() in initials
-        }
+        self._acronyms = {k: frozenset(v) for k, v in initials.items()}
 
     def _acronym_terms(self, text: str) -> set[str]:
         """Extra terms a sentence stands for: the initials of its capitalised names
@@ -533,6 +530,7 @@ class Reader:
             if _ADDITIONAL.search(q.lowered):
                 asked.add("+")
             asked.update(w for w in q.words if w in _ORDINALS)
+            asked.update(self._acronym_terms(q.text))  # "UN" asks about the United Nations
             q.asked = frozenset(asked)
         return self._qualifiers(sid, span) - q.asked
 
@@ -654,6 +652,7 @@ class Reader:
             content,
             focus,
             frozenset(_stem(qt.predicate_words(info.text, STOPWORDS))),
+            text=info.text,
         )
 
     # -- reading ------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ _MONTHS = (
     "Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec"
 )
 _DAYS = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+# words that open a date, not a name ("May" and the short forms can be names: Theresa May, Jan)
+_MONTH_SET = frozenset(_MONTHS.split("|")[:12]) - {"May"}
+_DAY_SET = frozenset(_DAYS.split("|"))
 _NUMWORD = (
     r"(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty|"
     r"forty|fifty|sixty|hundred|thousand|dozens?|hundreds|thousands|millions|a (?:thousand|hundred|"
@@ -226,6 +229,8 @@ def names(text: str) -> list[Span]:
         e = s + len(frag)
         if frag.lower() in _NOT_NAMES or frag.lower() in STOPWORDS:
             continue
+        if _DATE.fullmatch(frag) or toks[0].rstrip(".,") in _MONTH_SET | _DAY_SET:
+            continue  # "June 25", "Monday": dates, not names
         out.append(Span(s, e, "name", text[s:e]))
         lead = toks[0].lower().rstrip(".")
         if len(toks) > 1 and lead in _TITLES:

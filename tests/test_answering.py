@@ -128,3 +128,60 @@ def test_filters_restrict_sources(tiny_assistant: Assistant) -> None:
         "How many workers rebuilt the main pier?", filters=Filters(date_from="2030-01-01")
     )
     assert none.abstained
+
+
+RELIEF = {
+    "relief.md": """---
+id: relief
+title: "Aid appeal for Norland"
+---
+In a report released on March 3, Global Relief Watch warned of a growing food crisis in Norland.
+The organization urged donors to double their aid within a month.
+Officials said 300 engineers have rebuilt the northern bridge so far.
+The ministry will send another 150 engineers next week.
+""",
+    "census.md": """---
+id: census
+title: "Census of Norland"
+---
+The United Nations counted 2 million residents in Norland last year.
+Farmers make up most of the rural workforce.
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def relief_assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    from qa.corpus import load_corpus
+    from qa.embedding import HashEmbedder
+    from qa.index import build_index
+
+    root = tmp_path_factory.mktemp("relief")
+    folder = root / "corpus"
+    folder.mkdir()
+    for name, text in RELIEF.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    arts = load_corpus([folder]).articles
+    build_index(arts, root / "ix", inputs=[folder], embedder=HashEmbedder(), progress=False)
+    return Assistant.load(root / "ix")
+
+
+def test_a_name_given_in_the_sentence_before_is_the_answer(relief_assistant: Assistant) -> None:
+    # "The organization urged …" names the organization one sentence earlier
+    ans = relief_assistant.ask("Which organization urged donors to double their aid?")
+    assert not ans.abstained
+    assert ans.short_answer == "Global Relief Watch"
+    assert "double their aid" in ans.answer
+    check_quotes(relief_assistant, ans)
+
+
+def test_an_increment_is_not_a_disagreement(relief_assistant: Assistant) -> None:
+    ans = relief_assistant.ask("How many engineers have rebuilt the northern bridge?")
+    assert not ans.conflict and len(ans.citations) == 1
+    assert ans.short_answer == "300"
+
+
+def test_an_acronym_matches_the_name_it_stands_for(relief_assistant: Assistant) -> None:
+    ans = relief_assistant.ask("How many residents did the UN count in Norland?")
+    assert ans.citations and ans.citations[0].article_id == "census"
+    assert ans.short_answer == "2 million"
