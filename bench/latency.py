@@ -27,13 +27,16 @@ def main() -> None:
         assistant.ask(q)
 
     floor: list[float] = []
+    encode: list[float] = []
     index = assistant.index.faiss_index
     for _ in range(args.rounds):
         for q in qs:
             t = time.perf_counter()
             vec = assistant.embedder.encode([q])
+            t_enc = time.perf_counter()
             index.search(vec, 6)
             floor.append((time.perf_counter() - t) * 1000)
+            encode.append((t_enc - t) * 1000)
 
     lat: list[float] = []
     for _ in range(args.rounds):
@@ -53,8 +56,17 @@ def main() -> None:
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"machine: {machine()}")
-    print(f"questions: {len(qs)} x {args.rounds} rounds, query cache off\n")
+    backend = getattr(assistant.embedder, "backend_in_use", assistant.embedder.name)
+    print(f"questions: {len(qs)} x {args.rounds} rounds, query cache off, encoder: {backend}\n")
     print(HEADER)
+    print(
+        row(
+            "question encode p50 / p95",
+            f"{pct(encode, 50):.1f} / {pct(encode, 95):.1f} ms",
+            "",
+            "",
+        )
+    )
     print(
         row(
             "warm ask p50",
