@@ -1026,7 +1026,7 @@ class Reader:
         if base is None:
             return []
         q = self._query(info)
-        focus = self._unit_terms(best) | {t for t in self._unit_terms(best, 60) if t in q.weights}
+        focus = self._unit_terms(best) | {t for t in self._unit_terms(best, 3) if t in q.weights}
         per_article: dict[str, Candidate] = {}
         best_art = self.index.sentences[best.sid].article_id
         for c in cands[1:20]:
@@ -1044,7 +1044,7 @@ class Reader:
                 continue
             if any(_fits_unit(k, c.short.text) != _fits_unit(k, best.short.text) for k in _SIGNED):
                 continue  # a share or a sum of money against a count
-            if focus and not (focus & self._unit_terms(c, 60)) and c.unit < 0.5:
+            if focus and not (focus & self._unit_terms(c, 3)) and c.unit < 0.5:
                 continue
             if q.focus and c.unit < 0.5:
                 continue  # the figure counts something else
@@ -1069,11 +1069,11 @@ class Reader:
                 break
         return out
 
-    def _unit_terms(self, c: Candidate, reach: int = 30) -> set[str]:
-        """Content words right after the figure ('989 officers' -> {'offic'})."""
+    def _unit_terms(self, c: Candidate, n: int = 2) -> set[str]:
+        """Stems of the first ``n`` content words the figure counts ('989 officers' ->
+        {'offic'})."""
         assert c.short is not None
-        after = self._unit_words(c.short_sid, c.short)[0]
-        return set(_stem(after[: 3 if reach > 30 else 2]))
+        return set(_stem(self._unit_words(c.short_sid, c.short)[0][:n]))
 
     # -- output --------------------------------------------------------------------------------
     def _quote(
