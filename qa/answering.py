@@ -66,6 +66,7 @@ class ReaderSettings:
     a_type: float = 1.1
     a_local: float = 0.1
     a_missing: float = 1.0
+    a_absent: float = 2.0
     a_soft: float = 0.0
     a_gap: float = 0.0
     a_unit: float = 1.5
@@ -101,6 +102,7 @@ class Candidate:
     bigram: float = 0.0
     local: float = 0.0
     missing: float = 0.0
+    absent: float = 0.0  # a question name or figure the sentence's whole article never mentions
     short: sp.Span | None = None
     short_sid: int = -1  # the sentence holding ``short`` (this one or the one before)
     features: dict[str, float] = field(default_factory=dict)
@@ -153,6 +155,8 @@ class _Query:
 _VARIANT_CREDIT = 0.6
 _WORD_CACHE_MAX = 300_000
 _ADDITIONAL = re.compile(r"(?:another|additional|extra|more(?!\s+than))\b", re.IGNORECASE)
+_CONFLICT_LOCAL = 0.15  # question coverage a figure needs around it to count as disagreeing
+_HOW_LONG = re.compile(r"\bhow long\b")
 _RATIO_WORDS = frozenset("percentage percent share fraction proportion part rate".split())
 _CLAUSE_BREAK = re.compile(r"[,;:.—–()“”\"]")
 _CAPS_RUN = re.compile(
@@ -274,6 +278,9 @@ def parse_figure(text: str) -> float | None:
     return value
 
 
+_ARTICLE_CACHE = 4096  # articles whose word sets are kept (for Candidate.absent)
+
+
 class Reader:
     def __init__(
         self, index: Index, settings: ReaderSettings | None = None, embedder: Any = None
@@ -296,6 +303,7 @@ class Reader:
         self._quals: dict[tuple[int, int, int], frozenset[str]] = {}
         self._sent_names: dict[int, list[sp.Span]] = {}
         self._acronyms: dict[str, frozenset[str]] | None = None
+        self._article_terms: dict[str, frozenset[str]] = {}
 
     # -- term statistics --------------------------------------------------------------------
     def idf(self, term: str) -> float:
@@ -501,9 +509,10 @@ class Reader:
         increment ("another 600"). Stems; increments as '+'."""
         text = self.index.sentences[sid].text
         out: set[str] = set()
-        if _ADDITIONAL.match(span.text) or re.search(
+        increment = _ADDITIONAL.match(span.text) or re.search(
             r"\b(?:another|additional|extra|more)\s+$", text[: span.start], re.IGNORECASE
-        ):
+        )
+        if increment and not sp.is_duration(span.text):  # "for another year" is a length of time
             out.add("+")
         prev = re.search(r"([\w’'\-]+)\s+$", text[: span.start])
         if prev and prev.group(1).lower() in _ORDINALS:
@@ -544,14 +553,34 @@ class Reader:
         if memo is not None:
             return memo
         got = self._unit_match(sid, span, q, sims)
-        if self._extra_qualifiers(sid, span, q):
+        extra = self._extra_qualifiers(sid, span, q)
+        if extra:
             # narrowed by another qualifier; and when the question's own qualifier is missing
             # too ("Haitian police officers" against "600 Kenyan police officers"), another group
-            got *= 0.6 if got > 0.5 else 0.3
+            other_name = not extra.isdisjoint(self._terms_of_names(sid)) and any(
+                st not in self._qualifiers(sid, span) for st in self._named_modifiers(q)
+            )
+            got *= 0.6 if got > 0.5 and not other_name else 0.3
         q.units[key] = got
         return got
 
+    def _terms_of_names(self, sid: int) -> frozenset[str]:
+        """Stems of the names in a sentence."""
+        return frozenset(t for x in self._sentence_names(sid) for t in analyze(x.text))
+
+    @staticmethod
+    def _named_modifiers(q: _Query) -> list[str]:
+        """Stems of the capitalised words qualifying what the question counts ("How many
+        Haitian police recruits" -> ['haitian'])."""
+        return [
+            st
+            for w, st in q.focus[:-1]
+            if re.search(rf"\b{re.escape(w[:1].upper() + w[1:])}\b", q.text)
+        ]
+
     def _unit_match(self, sid: int, span: sp.Span, q: _Query, sims: bool) -> float:
+        if _HOW_LONG.search(q.lowered):  # "how long …" asks for a length of time
+            return 1.0 if sp.is_duration(span.text) else 0.1
         if not q.focus:
             return 0.5
         head_w, head = q.focus[-1]
@@ -728,6 +757,7 @@ class Reader:
                 context=context,
                 bigram=bigram,
                 missing=missing,
+                absent=self._absent(sent.article_id, q) if missing else 0.0,
             )
             self._type_feature(c, q, prev)
             self._soft(c, q, prev, sims=False)
@@ -753,6 +783,27 @@ class Reader:
                 c.short_sid = c.sid if c.short is not None else -1
         self._last_query = (info, q)
         return cands
+
+    def _absent(self, article_id: str, q: _Query) -> float:
+        """The rarest name or figure of the question that the article never mentions (a question
+        about Canada's pledge, read in an article that does not name Canada)."""
+        terms = self._article_terms.get(article_id)
+        if terms is None:
+            first, last = self.index.article_slices(self.index.article_pos[article_id])[0]
+            terms = self.title_terms(article_id).union(
+                *(self.terms(sid) for sid in range(first, last))
+            )
+            if len(self._article_terms) >= _ARTICLE_CACHE:
+                self._article_terms.clear()
+            self._article_terms[article_id] = terms
+        return max(
+            (
+                self.idf(t) / self._idf_max
+                for t in q.constraints
+                if t not in terms and q.variants.get(t, frozenset()).isdisjoint(terms)
+            ),
+            default=0.0,
+        )
 
     def _clause_sims(self, sids: list[int], qv: np.ndarray, dense: np.ndarray) -> np.ndarray:
         """For each sentence, its best clause's similarity to the question (at least the
@@ -789,6 +840,13 @@ class Reader:
             + s.w_unit * (c.unit - 0.5)
             - s.w_far * c.far
         )
+
+    def _next(self, sid: int) -> int:
+        """The following sentence of the same article, or -1."""
+        sents = self.index.sentences
+        if sid + 1 < len(sents) and sents[sid + 1].article_id == sents[sid].article_id:
+            return sid + 1
+        return -1
 
     def _prev(self, sid: int) -> int:
         sent = self.index.sentences[sid]
@@ -844,6 +902,7 @@ class Reader:
             + s.a_type * c.typed
             + s.a_local * c.local
             - s.a_missing * c.missing
+            - s.a_absent * c.absent
             + s.a_soft * c.soft
             - s.a_gap * c.gap
             + s.a_unit * (c.unit - 0.5)
@@ -868,6 +927,12 @@ class Reader:
         ):
             # "…,” he said. / "The organization urged …" — the name is in the sentence before
             short, where = self._short_answer(prev, q), prev
+        elif short is None and kind == qt.REASON:
+            # "Kenya is threatening to withdraw. Ruto has expressed frustration with …": the
+            # sentence restating what is asked is followed by the reason
+            nxt = self._next(c.sid)
+            if nxt >= 0:
+                short, where = self._short_answer(nxt, q), nxt
         c.short, c.short_sid = short, where if short is not None else -1
         if short is not None:
             c.local = self._local(where, short, q) if where == c.sid else c.lexical
@@ -885,7 +950,7 @@ class Reader:
                 c.typed = 0.0 if q.needs_name else 0.6
             c.noname = q.needs_name and c.typed == 0.0
         elif kind in (qt.REASON, qt.LIST):
-            c.typed = 1.0 if short is not None else 0.3
+            c.typed = 0.3 if short is None else (1.0 if where == c.sid else 0.7)
         else:
             c.typed = 0.5
             c.local = c.lexical
@@ -933,7 +998,7 @@ class Reader:
         ]
         if not before:
             return 0.0
-        owner = set(analyze(before[-1].text))
+        owner = set(analyze(before[-1].text)) | self._acronym_terms(before[-1].text)
         known = set(q.weights).union(*q.variants.values()) if q.variants else set(q.weights)
         if not owner or owner & known:
             return 0.0
@@ -1023,8 +1088,8 @@ class Reader:
         if best.short is None or best.short_sid != best.sid:
             return []
         base = parse_figure(best.short.text)
-        if base is None:
-            return []
+        if base is None or best.local < _CONFLICT_LOCAL:
+            return []  # a disagreement needs the question's words around both figures
         q = self._query(info)
         focus = self._unit_terms(best) | {t for t in self._unit_terms(best, 3) if t in q.weights}
         per_article: dict[str, Candidate] = {}
@@ -1034,7 +1099,7 @@ class Reader:
                 continue
             if c.score < self.settings.conflict_margin * best.score:
                 break
-            if c.local < 0.5 * best.local or c.context < 0.6 * best.context:
+            if c.local < _CONFLICT_LOCAL or c.context < 0.6 * best.context:
                 continue
             c_art = self.index.sentences[c.sid].article_id
             if c_art == best_art:
@@ -1092,6 +1157,8 @@ class Reader:
                 not single and fits and _LEADING_REFERENCE.match(sent.text)
             ):
                 start = prev.start
+        if c.short_sid == sid + 1:  # the reason given in the next sentence
+            end = self.index.sentences[sid + 1].end
         short_abs = None
         if short is not None and c.short_sid >= 0:
             holder = self.index.sentences[c.short_sid]

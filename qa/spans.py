@@ -203,6 +203,11 @@ def durations(text: str) -> list[Span]:
     return [Span(m.start(), m.end(), qt.NUMBER, m.group(0)) for m in _DURATION.finditer(text)]
 
 
+def is_duration(text: str) -> bool:
+    """'another year', '11 days': a length of time."""
+    return _DURATION.fullmatch(text.strip()) is not None
+
+
 def roles(text: str) -> list[Span]:
     """Role descriptions that answer a 'who' question without a name ('the head of X')."""
     return [Span(m.start(), m.end(), "role", m.group(0)) for m in _ROLE.finditer(text)]
@@ -404,15 +409,35 @@ def enumerations(text: str) -> list[Span]:
     return out
 
 
+_REASON = re.compile(
+    # causal words: 'because …', 'due to …', 'citing …'
+    r"\b(?:because(?: of)?|due to|owing to|as a result of|since|so that|in order to|citing|"
+    r"after|amid|given)\b[^.;]*"
+    # a feeling and its cause: 'frustration with …', 'concerns over …'
+    r"|\b(?:frustration|frustrated|anger|angered|concerns?|dissatisfaction|disappointment|"
+    r"disappointed|fears?)\s+(?:with|over|at|about|by)\b[^.;]*"
+    # a participle giving the significance of what the clause before states: '…, marking …'
+    r"|(?<=,\s)(?:marking|signall?ing|reflecting|underscoring|making it|meaning)\b[^.;]*",
+    re.IGNORECASE,
+)
+
+
+_TIME_BEFORE = re.compile(
+    r"\b(?:\d+|one|two|three|four|five|six|several|a few|many)?\s*"
+    r"(?:years?|months?|weeks?|days?|hours?|decades?|shortly|soon|long|just|only|ever)\s*$",
+    re.IGNORECASE,
+)
+
+
 def reason_candidates(text: str) -> list[Span]:
-    """Clauses introduced by causal words: 'because …', 'due to …', 'to …' (purpose)."""
+    """Clauses that give a cause or a significance: 'because …', 'due to …', 'frustration
+    with …', '…, marking the first time …'."""
     out = []
-    for m in re.finditer(
-        r"\b(?:because(?: of)?|due to|owing to|as a result of|since|so that|in order to|citing|"
-        r"after|amid|given)\b[^.;]*",
-        text,
-        re.IGNORECASE,
-    ):
+    for m in _REASON.finditer(text):
+        if m.group(0)[:5].lower() in ("after", "since") and _TIME_BEFORE.search(
+            text[max(0, m.start() - 30) : m.start()]
+        ):
+            continue  # "one year after the arrival …", "weeks since …": a time, not a cause
         s, e = _clean(text, m.start(), m.end())
         out.append(Span(s, e, qt.REASON, text[s:e]))
     return out

@@ -147,6 +147,15 @@ title: "Census of Norland"
 The United Nations counted 2 million residents in Norland last year.
 Farmers make up most of the rural workforce.
 """,
+    "pact.md": """---
+id: pact
+title: "Norland and the grain pact"
+---
+Two years after signing it, Norland is threatening to leave the regional grain pact.
+Its trade minister has expressed frustration with the pact's strict export quotas.
+The pact was hailed as a turning point, marking the first time the region's farmers set prices together.
+The pact's term was extended by the council for another year.
+""",
 }
 
 
@@ -185,3 +194,30 @@ def test_an_acronym_matches_the_name_it_stands_for(relief_assistant: Assistant) 
     ans = relief_assistant.ask("How many residents did the UN count in Norland?")
     assert ans.citations and ans.citations[0].article_id == "census"
     assert ans.short_answer == "2 million"
+
+
+def test_a_why_answer_takes_the_reason_from_the_next_sentence(relief_assistant: Assistant) -> None:
+    # the first sentence restates the question; the reason follows it
+    ans = relief_assistant.ask("Why is Norland threatening to leave the grain pact?")
+    assert not ans.abstained
+    assert "strict export quotas" in ans.answer
+    assert "threatening to leave" in ans.answer
+    check_quotes(relief_assistant, ans)
+
+
+def test_a_participle_clause_gives_the_significance(relief_assistant: Assistant) -> None:
+    ans = relief_assistant.ask("Why was the pact hailed as a turning point?")
+    assert not ans.abstained
+    assert ans.short_answer.startswith("marking the first time")
+
+
+def test_a_length_of_time_answers_how_long(relief_assistant: Assistant) -> None:
+    ans = relief_assistant.ask("For how long did the council extend the pact's term?")
+    assert ans.short_answer == "another year"
+
+
+def test_a_name_the_article_never_mentions_is_not_answered(relief_assistant: Assistant) -> None:
+    # the ministry's engineers are not Sweden's: no article names Sweden
+    ans = relief_assistant.ask("How many engineers has Sweden sent to the northern bridge?")
+    assert ans.abstained
+    assert relief_assistant.ask("How many engineers have rebuilt the northern bridge?").citations
