@@ -136,6 +136,7 @@ class _Query:
     pred: frozenset[str] = frozenset()  # stems of the question's main verb
     units: dict[tuple[int, int, int, bool], float] = field(default_factory=dict)  # memo of _unit
     asked: frozenset[str] | None = None  # what the question asks about (for figure qualifiers)
+    owner: frozenset[str] = frozenset()  # stems of the name owning the figure asked for
     text: str = ""  # the question as written
 
     def cover(self, terms: frozenset[str] | set[str]) -> float:
@@ -155,6 +156,10 @@ class _Query:
 _VARIANT_CREDIT = 0.6
 _WORD_CACHE_MAX = 300_000
 _ADDITIONAL = re.compile(r"(?:another|additional|extra|more(?!\s+than))\b", re.IGNORECASE)
+_OWNER = re.compile(
+    r"^\s*(?i:how (?:many|much)\b[^?]*?\b(?:has|have|did|does|do|will|would)\s+(?:the\s+)?)"
+    r"([A-Z][\w’'\-]*(?:\s+(?:of\s+)?[A-Z][\w’'\-]*)*)"
+)
 _CONFLICT_LOCAL = 0.15  # question coverage a figure needs around it to count as disagreeing
 _HOW_LONG = re.compile(r"\bhow long\b")
 _RATIO_WORDS = frozenset("percentage percent share fraction proportion part rate".split())
@@ -561,6 +566,8 @@ class Reader:
                 st not in self._qualifiers(sid, span) for st in self._named_modifiers(q)
             )
             got *= 0.6 if got > 0.5 and not other_name else 0.3
+        if not self._owned(sid, self._prev(sid), q):
+            got *= 0.3  # the question asks for another name's figure
         q.units[key] = got
         return got
 
@@ -682,7 +689,19 @@ class Reader:
             focus,
             frozenset(_stem(qt.predicate_words(info.text, STOPWORDS))),
             text=info.text,
+            owner=self._owner(info),
         )
+
+    @staticmethod
+    def _owner(info: QuestionInfo) -> frozenset[str]:
+        """The name a figure question asks the figure of: "How many officers has Canada
+        deployed?" -> Canada (not a speaker: "did Ruto say …")."""
+        if info.answer_type not in _FIGURE_TYPES:
+            return frozenset()
+        m = _OWNER.search(info.text)
+        if m is None or _SPEECH.match(info.text[m.end() :].lstrip()):
+            return frozenset()
+        return frozenset(analyze(m.group(1)))
 
     # -- reading ------------------------------------------------------------------------------
     def read(
@@ -946,6 +965,11 @@ class Reader:
             c.typed = 0.0 if short is None else (1.0 if where == c.sid else 0.7)
             if short is not None and not _fits_unit(kind, short.text):
                 c.typed *= 0.5
+            c.typed *= 1.0 - 0.5 * c.far  # the figure is another name's ("Kenya has provided 735")
+            if short is not None and kind in _FIGURE_TYPES and not self._owned(c.sid, prev, q):
+                # "how many officers has Canada deployed" read in "989 officers from six
+                # countries": a figure, but not Canada's (its unit counts less too: _unit)
+                c.typed *= 0.5
             if short is not None and kind == qt.PERSON and short.kind == "role":
                 c.typed = 0.0 if q.needs_name else 0.6
             c.noname = q.needs_name and c.typed == 0.0
@@ -954,6 +978,13 @@ class Reader:
         else:
             c.typed = 0.5
             c.local = c.lexical
+
+    def _owned(self, sid: int, prev: int, q: _Query) -> bool:
+        """The question's owning name (if any) is in the sentence or the one before."""
+        if not q.owner:
+            return True
+        ctx = self.terms(sid) | self.terms(prev) if prev >= 0 else self.terms(sid)
+        return all(t in ctx or not q.variants.get(t, frozenset()).isdisjoint(ctx) for t in q.owner)
 
     @staticmethod
     def _refers_back(text: str, q: _Query) -> bool:

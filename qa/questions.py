@@ -29,7 +29,7 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         MONEY,
         re.compile(
-            r"\bhow much (?:money|funding|cash|aid)\b|\bamount of (?:money|funding|cash|aid)\b|\bhow much\b.*\b(?:cost|fund|pay|paid|spend|spent|pledged?|disburs|budget|worth|dollars?)"
+            r"\bhow much (?:of (?:the |its |their |this |that )?(?:[\w\-]+ )?)?(?:money|funding|funds|cash|aid)\b|\bamount of (?:money|funding|cash|aid)\b|\bhow much\b.*\b(?:cost|fund|pay|paid|spend|spent|pledged?|disburs|budget|worth|dollars?)"
         ),
     ),
     (

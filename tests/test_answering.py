@@ -80,6 +80,7 @@ def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
         ("Where did they meet?", "place"),
         ("Why is Kenya threatening to leave?", "reason"),
         ("How much money was pledged?", "money"),
+        ("How much of the promised money actually arrived?", "money"),
     ],
 )
 def test_question_types(question: str, kind: str) -> None:
@@ -146,6 +147,8 @@ title: "Census of Norland"
 ---
 The United Nations counted 2 million residents in Norland last year.
 Farmers make up most of the rural workforce.
+Relief teams in the north include 40 doctors from six countries.
+Sweden has also pledged support for the clinics.
 """,
     "pact.md": """---
 id: pact
@@ -221,3 +224,13 @@ def test_a_name_the_article_never_mentions_is_not_answered(relief_assistant: Ass
     ans = relief_assistant.ask("How many engineers has Sweden sent to the northern bridge?")
     assert ans.abstained
     assert relief_assistant.ask("How many engineers have rebuilt the northern bridge?").citations
+
+
+def test_a_figure_is_not_given_for_a_name_it_does_not_belong_to(
+    relief_assistant: Assistant,
+) -> None:
+    # Sweden is in the article, but the 40 doctors are the relief teams', not Sweden's
+    ans = relief_assistant.ask("How many doctors has Sweden sent to the relief teams in the north?")
+    assert ans.abstained
+    ans = relief_assistant.ask("How many doctors do the relief teams in the north include?")
+    assert ans.short_answer == "40"
