@@ -162,6 +162,9 @@ _OWNER = re.compile(
 )
 _CONFLICT_LOCAL = 0.15  # question coverage a figure needs around it to count as disagreeing
 _HOW_LONG = re.compile(r"\bhow long\b")
+_RATIO_OF = re.compile(
+    r"\b(?:percentage|percent|share|fraction|proportion|part|rate)\s+", re.IGNORECASE
+)
 _RATIO_WORDS = frozenset("percentage percent share fraction proportion part rate".split())
 _CLAUSE_BREAK = re.compile(r"[,;:.—–()“”\"]")
 _CAPS_RUN = re.compile(
@@ -284,6 +287,24 @@ def parse_figure(text: str) -> float | None:
 
 
 _ARTICLE_CACHE = 4096  # articles whose word sets are kept (for Candidate.absent)
+
+
+def _of_words(text: str, at: re.Match[str] | None) -> list[str]:
+    """Content words of the "of …" phrase right after ``at`` ("of the country's people" ->
+    ['country', 'people']); empty when none follows."""
+    if at is None:
+        return []
+    m = re.match(r"of\s+([^,;:.?!—–()“”\"]+)", text[at.end() : at.end() + 80])
+    if m is None:
+        return []
+    out: list[str] = []
+    for w in words(m.group(1)):
+        if w in STOPWORDS or not w[:1].isalpha():
+            if out:
+                break  # the noun phrase ends ("… people have been forced")
+            continue
+        out.append(w.removesuffix("'s"))
+    return out[:3]
 
 
 class Reader:
@@ -523,9 +544,11 @@ class Reader:
         if prev and prev.group(1).lower() in _ORDINALS:
             out.add(prev.group(1).lower())
         after = re.split(r"[,;:.—–()“”\"]", text[span.end : span.end + 50], maxsplit=1)[0]
-        for w in re.findall(r"[\w’'\-]+", after)[:3]:
-            if w[:1].isupper():
-                out.update(analyze(w))
+        if not (_fits_unit(qt.PERCENT, span.text) and re.match(r"\s*of\b", after)):
+            # (a share's "of Haiti's population" names its whole: _ratio_of)
+            for w in re.findall(r"[\w’'\-]+", after)[:3]:
+                if w[:1].isupper():
+                    out.update(analyze(w))
         for x in self._sentence_names(sid):
             gap = text[x.end : span.start]
             if (
@@ -571,6 +594,24 @@ class Reader:
         q.units[key] = got
         return got
 
+    def _ratio_of(self, sid: int, span: sp.Span, q: _Query, sims: bool) -> float:
+        """A share of what: "what fraction of the country's people" against "11% of Haiti's
+        population" (close) or "90 percent of the urban territory" (another whole)."""
+        asked = _of_words(q.text, _RATIO_OF.search(q.text))
+        if not asked:
+            return 1.0
+        text = self.index.sentences[sid].text
+        whole = _of_words(text, re.compile(r"\s*").match(text, span.end))
+        if not whole:
+            return 0.8
+        if not set(_stem(asked)).isdisjoint(_stem(whole)):
+            return 1.0
+        if not sims:
+            return 0.6
+        # the asked phrase's last word is its head ("the country's people")
+        sim = float(self._max_sims(asked[-1:], whole).max())
+        return 0.3 + 0.7 * min(1.0, max(0.0, (sim - 0.3) / 0.35))
+
     def _terms_of_names(self, sid: int) -> frozenset[str]:
         """Stems of the names in a sentence."""
         return frozenset(t for x in self._sentence_names(sid) for t in analyze(x.text))
@@ -594,7 +635,7 @@ class Reader:
         if head_w in _RATIO_WORDS or q.kind in (qt.PERCENT, qt.MONEY):
             # "what share …", "how much money …": the figure's own sign is its unit
             if head_w in _RATIO_WORDS and _fits_unit(qt.PERCENT, span.text):
-                return 1.0
+                return self._ratio_of(sid, span, q, sims)
             if q.kind == qt.MONEY and _fits_unit(qt.MONEY, span.text):
                 return 1.0
         aw, bw = self._unit_words(sid, span)

@@ -149,6 +149,7 @@ The United Nations counted 2 million residents in Norland last year.
 Farmers make up most of the rural workforce.
 Relief teams in the north include 40 doctors from six countries.
 Sweden has also pledged support for the clinics.
+In the north, 30 percent of the farmland lies fallow and 12% of Norland's residents live there.
 """,
     "pact.md": """---
 id: pact
@@ -234,3 +235,8 @@ def test_a_figure_is_not_given_for_a_name_it_does_not_belong_to(
     assert ans.abstained
     ans = relief_assistant.ask("How many doctors do the relief teams in the north include?")
     assert ans.short_answer == "40"
+
+
+def test_a_share_is_matched_to_the_whole_it_is_a_share_of(relief_assistant: Assistant) -> None:
+    ans = relief_assistant.ask("What share of the residents are in the north?")
+    assert ans.short_answer == "12%"
