@@ -59,6 +59,7 @@ class ReaderSettings:
     w_unit: float = 0.3
     w_far: float = 0.2
     w_clause: float = 0.3  # best clause's similarity (qa.clauses), beside the sentence's
+    w_follow: float = 0.15  # follow-ups: same article as the previous answer, or next to it
     soft_pool: int = 8  # best sentences re-scored with word similarity
     # answerability of the best sentence
     a_context: float = 0.5
@@ -102,6 +103,7 @@ class Candidate:
     bigram: float = 0.0
     local: float = 0.0
     missing: float = 0.0
+    follow: float = 0.0  # a follow-up read near where the previous question's answer is
     absent: float = 0.0  # a question name or figure the sentence's whole article never mentions
     short: sp.Span | None = None
     short_sid: int = -1  # the sentence holding ``short`` (this one or the one before)
@@ -160,6 +162,8 @@ _OWNER = re.compile(
     r"^\s*(?i:how (?:many|much)\b[^?]*?\b(?:has|have|did|does|do|will|would)\s+(?:the\s+)?)"
     r"([A-Z][\w’'\-]*(?:\s+(?:of\s+)?[A-Z][\w’'\-]*)*)"
 )
+_FOLLOW_NEAR = 3  # sentences either side of the previous answer that count as next to it
+_ANCHOR_COVER = 0.3  # how much of the previous question a sentence must cover to anchor
 _CONFLICT_LOCAL = 0.15  # question coverage a figure needs around it to count as disagreeing
 _HOW_LONG = re.compile(r"\bhow long\b")
 _RATIO_OF = re.compile(
@@ -782,6 +786,7 @@ class Reader:
                 if sid not in passage_score and self.index.sentences[sid].article_id in articles:
                     passage_score[sid] = floor
         sids = list(passage_score)
+        anchor = self._anchor(info, sids)
         if self.embedder is not None and q.focus and q.kind in _FIGURE_TYPES:
             ws = [w for w, _ in q.focus]
             for sid in sids:
@@ -819,6 +824,8 @@ class Reader:
                 missing=missing,
                 absent=self._absent(sent.article_id, q) if missing else 0.0,
             )
+            if anchor >= 0 and sent.article_id == self.index.sentences[anchor].article_id:
+                c.follow = 1.0 if abs(sid - anchor) <= _FOLLOW_NEAR else 0.5
             self._type_feature(c, q, prev)
             self._soft(c, q, prev, sims=False)
             c.score = self._score(c)
@@ -843,6 +850,21 @@ class Reader:
                 c.short_sid = c.sid if c.short is not None else -1
         self._last_query = (info, q)
         return cands
+
+    def _anchor(self, info: QuestionInfo, sids: list[int]) -> int:
+        """For a follow-up, the sentence among ``sids`` that best matches the question it
+        follows up on (by its words), where the conversation was; -1 when there is none."""
+        if not info.previous:
+            return -1
+        prev = self._query(
+            QuestionInfo(info.previous, info.previous, qt.answer_type(info.previous))
+        )
+        best, got = -1, 0.0
+        for sid in sids:
+            cover = prev.cover(self._analysis(sid).terms)
+            if cover > got:
+                best, got = sid, cover
+        return best if got >= _ANCHOR_COVER else -1
 
     def _absent(self, article_id: str, q: _Query) -> float:
         """The rarest name or figure of the question that the article never mentions (a question
@@ -899,6 +921,7 @@ class Reader:
             - s.w_gap * c.gap
             + s.w_unit * (c.unit - 0.5)
             - s.w_far * c.far
+            + s.w_follow * c.follow
         )
 
     def _next(self, sid: int) -> int:

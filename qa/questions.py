@@ -107,6 +107,7 @@ class QuestionInfo:
     answer_type: str
     followup: bool = False
     resolved: str = ""  # a readable resolved form for follow-ups
+    previous: str = ""  # the question this one follows up on
 
 
 def validate_question(question: Any) -> str:
@@ -232,7 +233,9 @@ def analyze_question(question: str, history: Any = None) -> QuestionInfo:
         # names from the last answer help resolve "he"/"she"/"they"
         context += " " + " ".join(_names(last_answer)[:3])
     resolved = f"{text} (following up on: {prev})"
-    return QuestionInfo(text, f"{context} {text}", kind, followup=True, resolved=resolved)
+    return QuestionInfo(
+        text, f"{context} {text}", kind, followup=True, resolved=resolved, previous=prev
+    )
 
 
 _WANTS_NAME = re.compile(r"\b(?:what|which) (?:is|was|are|were) the names? of\b", re.I)

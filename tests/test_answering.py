@@ -159,6 +159,7 @@ Two years after signing it, Norland is threatening to leave the regional grain p
 Its trade minister has expressed frustration with the pact's strict export quotas.
 The pact was hailed as a turning point, marking the first time the region's farmers set prices together.
 The pact's term was extended by the council for another year.
+The council urged donors to double their aid to the pact this month.
 """,
 }
 
@@ -240,3 +241,15 @@ def test_a_figure_is_not_given_for_a_name_it_does_not_belong_to(
 def test_a_share_is_matched_to_the_whole_it_is_a_share_of(relief_assistant: Assistant) -> None:
     ans = relief_assistant.ask("What share of the residents are in the north?")
     assert ans.short_answer == "12%"
+
+
+def test_a_follow_up_stays_with_the_source_of_the_previous_answer(
+    relief_assistant: Assistant,
+) -> None:
+    # both the organization and the council "urged donors to double their aid"; "it" is the
+    # organization the conversation was about
+    ans = relief_assistant.ask(
+        "What did it urge donors to do?", history=["Which group warned of a growing food crisis?"]
+    )
+    assert ans.citations[0].article_id == "relief"
+    assert "within a month" in ans.answer
