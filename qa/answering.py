@@ -166,6 +166,14 @@ _FOLLOW_NEAR = 3  # sentences either side of the previous answer that count as n
 _ANCHOR_COVER = 0.3  # how much of the previous question a sentence must cover to anchor
 _CONFLICT_LOCAL = 0.15  # question coverage a figure needs around it to count as disagreeing
 _HOW_LONG = re.compile(r"\bhow long\b")
+_NAME_ADJECTIVE = re.compile(r"-(?:led|based|backed|run|owned|funded|born|made|brokered)$")
+_LOCATIVE = re.compile(
+    r"\b(?:in|at|from|to|into|near|across|outside|inside|toward|towards|around|throughout|"
+    r"between|via)\s+(?:the\s+)?(?:[\w’'\-]+\s+){0,2}$|,\s*$",
+    re.IGNORECASE,
+)
+_VERB_PLACE = re.compile(r"\b([\w\-]+)\s+(?:from|in|at|into|inside|outside|near|to)\s+")
+_PHRASE = re.compile(r"[^,;:.—–()“”\"]{1,60}")
 _RATIO_OF = re.compile(
     r"\b(?:percentage|percent|share|fraction|proportion|part|rate)\s+", re.IGNORECASE
 )
@@ -422,7 +430,8 @@ class Reader:
         return word.lower() in self._lower or word.lower() in STOPWORDS
 
     def _names(self, sid: int, spans: list[sp.Span]) -> list[sp.Span]:
-        """Drop a capitalised common word opening the sentence ("Several", "Today")."""
+        """Drop a capitalised common word opening the sentence ("Several", "Today") and
+        adjectives made from a name ("Kenyan-led", "US-based")."""
         text = self.index.sentences[sid].text
         return [
             x
@@ -432,6 +441,7 @@ class Reader:
                 and not re.search(r"\w", text[: x.start])
                 and self._common_word(x.text.strip(".,"))
             )
+            and not _NAME_ADJECTIVE.search(x.text)
         ]
 
     def _sentence_names(self, sid: int) -> list[sp.Span]:
@@ -597,6 +607,36 @@ class Reader:
             got *= 0.3  # the question asks for another name's figure
         q.units[key] = got
         return got
+
+    def _locative(self, sid: int, span: sp.Span) -> bool:
+        """The name stands where a place does: after "in", "at", "from" … ("in the capital
+        Port-au-Prince", "at State House, Nairobi"), or it is where the question's verb happens."""
+        if re.search(r"['’]s$", span.text):
+            return False  # an owner: "Haiti’s fight"
+        text = self.index.sentences[sid].text
+        return _LOCATIVE.search(text[max(0, span.start - 40) : span.start]) is not None
+
+    @staticmethod
+    def _verb_places(text: str, q: _Query) -> list[sp.Span]:
+        """Where the question's own verb happens: "From where were gangs operating?" read in
+        "gangs were operating from police headquarters" -> 'police headquarters'."""
+        out = []
+        for m in _VERB_PLACE.finditer(text):
+            if _stem([m.group(1).lower()])[0] not in q.pred:
+                continue
+            rest = _PHRASE.match(text, m.end())
+            if rest is None:
+                continue
+            phrase = []
+            for w in re.finditer(r"[\w’'\-]+", rest.group(0)):
+                if w.group(0).lower() in STOPWORDS and phrase:
+                    break
+                if w.group(0).lower() not in ("the", "a", "an", "its", "their"):
+                    phrase.append(w)
+            if phrase:
+                start, end = rest.start() + phrase[0].start(), rest.start() + phrase[-1].end()
+                out.append(sp.Span(start, end, qt.PLACE, text[start:end]))
+        return out
 
     def _ratio_of(self, sid: int, span: sp.Span, q: _Query, sims: bool) -> float:
         """A share of what: "what fraction of the country's people" against "11% of Haiti's
@@ -1029,6 +1069,8 @@ class Reader:
             c.typed = 0.0 if short is None else (1.0 if where == c.sid else 0.7)
             if short is not None and not _fits_unit(kind, short.text):
                 c.typed *= 0.5
+            if short is not None and kind == qt.PLACE and not self._locative(where, short):
+                c.typed *= 0.7  # "Haiti’s fight", "the mission (MSS)": not where something is
             c.typed *= 1.0 - 0.5 * c.far  # the figure is another name's ("Kenya has provided 735")
             if short is not None and kind in _FIGURE_TYPES and not self._owned(c.sid, prev, q):
                 # "how many officers has Canada deployed" read in "989 officers from six
@@ -1128,6 +1170,8 @@ class Reader:
         text = self.index.sentences[sid].text
         if kind in _TYPED or kind in (qt.REASON, qt.LIST):
             found = self._typed_spans(sid, kind)
+            aligned = self._verb_places(text, q) if kind == qt.PLACE and q.pred else []
+            found = found + aligned
         else:
             found = sp.phrase_candidates(text, set(q.weights))
         qset = q.weights
@@ -1170,6 +1214,9 @@ class Reader:
                     bonus -= 0.05
             if kind == qt.PERSON and c.kind == "role":
                 bonus -= 0.2
+            if kind == qt.PLACE:
+                # where the question's verb happens; an owner ("Haiti’s") is no place
+                bonus += 0.3 if c in aligned else (-0.2 if re.search(r"['’]s$", c.text) else 0.0)
             if kind == qt.LIST:
                 bonus += 0.05 * c.text.count(",")
             return dist - length_pen + bonus

@@ -139,6 +139,7 @@ title: "Aid appeal for Norland"
 In a report released on March 3, Global Relief Watch warned of a growing food crisis in Norland.
 The organization urged donors to double their aid within a month.
 Officials said 300 engineers have rebuilt the northern bridge so far.
+Until May, aid workers in Norland's north were operating from a former school.
 The ministry will send another 150 engineers next week.
 """,
     "census.md": """---
@@ -253,3 +254,8 @@ def test_a_follow_up_stays_with_the_source_of_the_previous_answer(
     )
     assert ans.citations[0].article_id == "relief"
     assert "within a month" in ans.answer
+
+
+def test_where_the_questions_own_verb_happens_is_the_place(relief_assistant: Assistant) -> None:
+    ans = relief_assistant.ask("From where were aid workers operating until May?")
+    assert ans.short_answer == "former school"
