@@ -627,7 +627,7 @@ class Reader:
             rest = _PHRASE.match(text, m.end())
             if rest is None:
                 continue
-            phrase = []
+            phrase: list[re.Match[str]] = []
             for w in re.finditer(r"[\w’'\-]+", rest.group(0)):
                 if w.group(0).lower() in STOPWORDS and phrase:
                     break
