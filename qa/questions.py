@@ -30,12 +30,14 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
         MONEY,
         re.compile(
             r"\bhow much (?:of (?:the |its |their |this |that )?(?:[\w\-]+ )?)?(?:money|funding|funds|cash|aid)\b|\bamount of (?:money|funding|cash|aid)\b|\bhow much\b.*\b(?:cost|fund|pay|paid|spend|spent|pledged?|disburs|budget|worth|dollars?)"
+            r"|\b(?:what|which) (?:is|was|are|were) the (?:\w+ )?(?:prize|fees?|price|cost|salary|budget)\b"
         ),
     ),
     (
         PERCENT,
         re.compile(
             r"\b(?:what|which) (?:percentage|percent|proportion|share|fraction)\b|\bwhat part\b"
+            r"|\b(?:what|which) (?:is|was|are|were) the (?:percentage|percent|proportion|share)\b"
         ),
     ),
     (
@@ -48,6 +50,8 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
         NUMBER,
         re.compile(
             r"\bhow (?:many|much|large|big|long|old|far|high|often)\b|\bby how (?:much|long)\b|\b(?:what|which) (?:number|amount|size|figure|total|count)\b|\bwhat was the (?:number|total|size)\b"
+            r"|\b(?:what|which) (?:is|was|are|were) the (?:[\w\-]+ ){0,2}(?:population|number|total|"
+            r"temperature|magnitude|height|length|size|area|distance|speed|depth|width)\b"
         ),
     ),
     (

@@ -56,7 +56,8 @@ _DATE = re.compile(
     r"|(?:\d{1,2}|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve) "
     r"(?:days|weeks|months|years)"
     r"|(?:the )?(?:\d{1,2}(?:st|nd|rd|th)|first|second|third|fourth|fifth|sixth|seventh|eighth|"
-    r"ninth|tenth|eleventh|twelfth|\w+teenth|\w+tieth) century)",
+    r"ninth|tenth|eleventh|twelfth|\w+teenth|\w+tieth)"
+    r"(?: (?:and|or|to) (?:the )?\d{1,2}(?:st|nd|rd|th))? centur(?:y|ies))",
     re.IGNORECASE,
 )
 _NAME = re.compile(

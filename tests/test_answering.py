@@ -81,6 +81,9 @@ def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
         ("Why is Kenya threatening to leave?", "reason"),
         ("How much money was pledged?", "money"),
         ("How much of the promised money actually arrived?", "money"),
+        ("What is the population of the capital?", "number"),
+        ("What was the percentage of votes in favour?", "percent"),
+        ("What is the prize for solving it?", "money"),
     ],
 )
 def test_question_types(question: str, kind: str) -> None:
@@ -148,6 +151,7 @@ title: "Census of Norland"
 ---
 The United Nations counted 2 million residents in Norland last year.
 Farmers make up most of the rural workforce.
+The oldest farms in Norland date from the 9th and 10th centuries.
 Relief teams in the north include 40 doctors from six countries.
 Sweden has also pledged support for the clinics.
 In the north, 30 percent of the farmland lies fallow and 12% of Norland's residents live there.
@@ -259,3 +263,8 @@ def test_a_follow_up_stays_with_the_source_of_the_previous_answer(
 def test_where_the_questions_own_verb_happens_is_the_place(relief_assistant: Assistant) -> None:
     ans = relief_assistant.ask("From where were aid workers operating until May?")
     assert ans.short_answer == "former school"
+
+
+def test_centuries_answer_a_when_question(relief_assistant: Assistant) -> None:
+    ans = relief_assistant.ask("When do the oldest farms in Norland date from?")
+    assert ans.short_answer == "the 9th and 10th centuries"
