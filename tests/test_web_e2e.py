@@ -189,7 +189,7 @@ def test_chat_answers_with_a_citation_and_follows_up(browser: Any, site: dict[st
 def test_xss_article_executes_nothing(browser: Any, site: dict[str, Any]) -> None:
     context, page, rec = new_page(browser)
     page.goto(site["server"] + "/")
-    question = "How many visitors did the lake festival draw? <img src=x onerror=window.__xss=9>"
+    question = "How many visitors did the lake festival draw? <img src=x onerror=window.__xss=true>"
     bot = ask(page, question, 1)
     bot.locator("details.qa-sources summary").click()
     text = bot.inner_text()
