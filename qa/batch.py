@@ -217,10 +217,12 @@ def run_batch(
     ask_many: Callable[[list[dict[str, Any]]], list[Answer]],
     items: Sequence[BatchItem],
     *,
-    chunk: int = 64,
+    chunk: int = 256,
     on_progress: Callable[[int], None] | None = None,
 ) -> list[Answer]:
-    """Answer items in order; unusable lines become error records."""
+    """Answer items in order; unusable lines become error records. ``ask_many`` gets
+    ``chunk`` items at a time (progress is reported per chunk): several of its encode batches,
+    so it can encode the next batch while reading the current one."""
     from qa.pipeline import error_answer
 
     out: list[Answer] = []

@@ -10,6 +10,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -143,36 +144,98 @@ class Assistant:
     ) -> list[Answer]:
         """Answer many questions; query encoding is batched. Items are question strings or
         ``{"id", "question", "history"}`` dicts. A bad item gives an Answer with ``error`` set
-        instead of stopping the run."""
-        items = list(questions)
+        instead of stopping the run.
+
+        Each distinct query is encoded once. The encoding runs ahead in a background thread
+        (ONNX Runtime releases the GIL), so the next batch is encoded on one core while the
+        current questions are read (Python) on the other."""
+        prepared: list[tuple[str, str, Any]] = []
+        for n, item in enumerate(questions, start=1):
+            qid, history = str(n), None
+            raw: Any = item
+            if isinstance(item, dict):
+                qid = str(item.get("id") or qid)
+                raw, history = item.get("question"), item.get("history")
+            try:
+                prepared.append((qid, str(raw or ""), analyze_question(raw, history)))
+            except QAError as err:
+                prepared.append((qid, str(raw or ""), err))
+        slot: dict[str, int] = {}  # query text -> its row among the distinct queries
+        for _, _, info in prepared:
+            if not isinstance(info, QAError):
+                slot.setdefault(info.query, len(slot))
         answers: list[Answer] = []
-        for lo in range(0, len(items), batch_size):
-            chunk = items[lo : lo + batch_size]
-            prepared: list[tuple[str, str, Any]] = []
-            for n, item in enumerate(chunk, start=lo + 1):
-                qid, history = str(n), None
-                raw: Any = item
-                if isinstance(item, dict):
-                    qid = str(item.get("id") or qid)
-                    raw, history = item.get("question"), item.get("history")
-                try:
-                    prepared.append((qid, str(raw or ""), analyze_question(raw, history)))
-                except QAError as err:
-                    prepared.append((qid, str(raw or ""), err))
-            texts = [info.query for _, _, info in prepared if not isinstance(info, QAError)]
-            t0 = time.perf_counter()
-            vecs = iter(self._encode(texts)) if texts else iter(())
-            share = (time.perf_counter() - t0) / max(1, len(texts))
+        with _Vectors(self, list(slot), max(1, batch_size)) as vectors:
             for qid, raw, info in prepared:
                 if isinstance(info, QAError):
                     answers.append(error_answer(qid, raw, str(info)))
                     continue
+                vec, share = vectors.get(slot[info.query])
                 t1 = time.perf_counter() - share
-                answers.append(self._finish(info, next(vecs), None, None, qid, t1))
+                answers.append(self._finish(info, vec, None, None, qid, t1))
         return answers
 
     def describe(self) -> dict[str, Any]:
         return self.index.describe()
+
+
+class _Vectors:
+    """Question vectors for :meth:`Assistant.ask_many`, encoded in batches of ``batch_size``
+    texts, in order, by one background thread (the first batch too, so reading starts as soon as
+    it is done). ``get(i)`` waits for the batch holding text ``i`` and returns the vector and
+    that batch's encode time per text. The thread stops at the first failure (``get`` raises
+    it) and when the ``with`` block is left."""
+
+    def __init__(self, assistant: Assistant, texts: list[str], batch_size: int) -> None:
+        self._size = batch_size
+        self._jobs: list[Future[tuple[np.ndarray, float]]] = [
+            Future() for _ in range(0, len(texts), batch_size)
+        ]
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        if len(self._jobs) <= 1:  # one batch: nothing to overlap it with
+            for job in self._jobs:
+                job.set_result(_timed(assistant, texts))
+            return
+        self._thread = threading.Thread(
+            target=self._work, args=(assistant, texts), name="qa-encode", daemon=True
+        )
+        self._thread.start()
+
+    def _work(self, assistant: Assistant, texts: list[str]) -> None:
+        for n, job in enumerate(self._jobs):
+            if self._stop.is_set():
+                break
+            lo = n * self._size
+            try:
+                job.set_result(_timed(assistant, texts[lo : lo + self._size]))
+            except BaseException as err:  # handed to the reader of this batch
+                job.set_exception(err)
+                break
+        for job in self._jobs:  # batches not encoded (a failure before them, or stopped)
+            if not job.done():
+                job.set_exception(RuntimeError("question encoding stopped"))
+
+    def get(self, i: int) -> tuple[np.ndarray, float]:
+        vecs, share = self._jobs[i // self._size].result()
+        return vecs[i % self._size], share
+
+    def __enter__(self) -> _Vectors:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+
+
+def _timed(assistant: Assistant, texts: list[str]) -> tuple[np.ndarray, float]:
+    """The texts' vectors and the encode time per text (seconds)."""
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32), 0.0
+    t0 = time.perf_counter()
+    vecs = assistant._encode(texts)
+    return vecs, (time.perf_counter() - t0) / len(texts)
 
 
 def _with_timing(answer: Answer, t0: float) -> Answer:
