@@ -164,6 +164,7 @@ _OWNER = re.compile(
 )
 _FOLLOW_NEAR = 3  # sentences either side of the previous answer that count as next to it
 _ANCHOR_COVER = 0.3  # how much of the previous question a sentence must cover to anchor
+_TIME_AFTER = re.compile(r"\s+(?:year|month|week|day|decade|night|time|season)s?\b", re.I)
 _CONFLICT_LOCAL = 0.15  # question coverage a figure needs around it to count as disagreeing
 _HOW_LONG = re.compile(r"\bhow long\b")
 _NAME_ADJECTIVE = re.compile(r"-(?:led|based|backed|run|owned|funded|born|made|brokered)$")
@@ -704,6 +705,12 @@ class Reader:
         if sims and aw:
             sim = float(self._max_sims([head_w], aw)[0])
             got = max(got, min(0.9, max(0.0, (sim - 0.3) / 0.35)))
+            if len(q.focus) > 1:
+                # a modifier close to the figure's noun: "death toll" against "2,680 dead"
+                named = set(self._named_modifiers(q))
+                mods = [w for w, st in q.focus[:-1] if not st.isdigit() and st not in named]
+                msim = float(self._max_sims(mods, aw).max()) if mods else 0.0
+                got = max(got, min(0.7, max(0.0, (msim - 0.4) / 0.35)))
         return got
 
     # -- the question -----------------------------------------------------------------------
@@ -740,7 +747,7 @@ class Reader:
                 continue
             specific = (
                 w[0].isdigit()
-                or w.lower() in _ORDINALS
+                or (w.lower() in _ORDINALS and not _TIME_AFTER.match(info.text, m.end()))
                 or (
                     n > 0
                     and w[0].isupper()
@@ -922,7 +929,9 @@ class Reader:
             (
                 self.idf(t) / self._idf_max
                 for t in q.constraints
-                if t not in terms and q.variants.get(t, frozenset()).isdisjoint(terms)
+                if t not in terms
+                and t not in _ORDINALS  # "last year" against "the past year"
+                and q.variants.get(t, frozenset()).isdisjoint(terms)
             ),
             default=0.0,
         )

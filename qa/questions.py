@@ -49,7 +49,7 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         NUMBER,
         re.compile(
-            r"\bhow (?:many|much|large|big|long|old|far|high|often)\b|\bby how (?:much|long)\b|\b(?:what|which) (?:number|amount|size|figure|total|count)\b|\bwhat was the (?:number|total|size)\b"
+            r"\bhow (?:many|much|large|big|long|old|far|high|often)\b|\bby how (?:much|long)\b|\b(?:what|which) (?:number|amount|size|figure|total|count)\b|\b(?:what|which) (?:[\w\-]+ )?(?:toll|tally)\b|\bwhat was the (?:number|total|size)\b"
             r"|\b(?:what|which) (?:is|was|are|were) the (?:[\w\-]+ ){0,2}(?:population|number|total|"
             r"temperature|magnitude|height|length|size|area|distance|speed|depth|width)\b"
         ),

@@ -84,6 +84,7 @@ def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
         ("What is the population of the capital?", "number"),
         ("What was the percentage of votes in favour?", "percent"),
         ("What is the prize for solving it?", "money"),
+        ("What death toll did the ministry give?", "number"),
     ],
 )
 def test_question_types(question: str, kind: str) -> None:
@@ -165,6 +166,7 @@ Its trade minister has expressed frustration with the pact's strict export quota
 The pact was hailed as a turning point, marking the first time the region's farmers set prices together.
 The pact's term was extended by the council for another year.
 The council urged donors to double their aid to the pact this month.
+It asked the G7 in particular to pay for new grain silos.
 """,
 }
 
@@ -268,3 +270,13 @@ def test_where_the_questions_own_verb_happens_is_the_place(relief_assistant: Ass
 def test_centuries_answer_a_when_question(relief_assistant: Assistant) -> None:
     ans = relief_assistant.ask("When do the oldest farms in Norland date from?")
     assert ans.short_answer == "the 9th and 10th centuries"
+
+
+def test_who_can_be_answered_by_a_body(relief_assistant: Assistant) -> None:
+    ans = relief_assistant.ask("Whom did the council ask to pay for new grain silos?")
+    assert ans.short_answer == "G7"
+
+
+def test_last_year_is_a_time_not_a_missing_name(relief_assistant: Assistant) -> None:
+    ans = relief_assistant.ask("How many engineers rebuilt the northern bridge last year?")
+    assert ans.short_answer == "300"
