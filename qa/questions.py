@@ -272,16 +272,22 @@ def focus_words(question: str, stopwords: frozenset[str]) -> list[str]:
     m = _FOCUS_TRIGGER.search(question)
     if m is None:
         return []
-    toks = [t.lower().replace("’", "'") for t in re.findall(r"[\w’'\-]+", m.group(1))]
+    raw = re.findall(r"[\w’'\-]+", m.group(1))
+    toks = [t.lower().replace("’", "'") for t in raw]
     while toks and toks[0] in _FOCUS_SKIP:
         toks.pop(0)
+        raw.pop(0)
     run: list[str] = []
     for i, t in enumerate(toks):
         nxt = toks[i + 1] if i + 1 < len(toks) else ""
+        nxt_raw = raw[i + 1] if i + 1 < len(raw) else ""
         if t in stopwords or t.endswith("ly"):
             break
-        if run and ((t.endswith("ed") and nxt in stopwords) or nxt in _VERB_OBJECT):
-            break  # a verb: "… leader controls most …", "… organization called for …"
+        if run and (
+            (t.endswith("ed") and (nxt in stopwords or nxt_raw[:1].isupper()))
+            or nxt in _VERB_OBJECT
+        ):
+            break  # a verb: "… leader controls most …", "… Secretary-General received Ruto’s …"
         run.append(t)
         if (t.endswith("s") and not t.endswith(("ss", "'s"))) or t in _IRREGULAR_PLURALS:
             break  # a plural head ends the phrase
@@ -291,6 +297,7 @@ def focus_words(question: str, stopwords: frozenset[str]) -> list[str]:
 _AUX = frozenset(
     "did does do has have had is are was were will would can could should may might".split()
 )
+_SPEECH_VERBS = frozenset("say said says tell told claim claimed think believe believes".split())
 _WH_WORDS = frozenset("who whom whose what which when where why how".split())
 
 
@@ -308,19 +315,36 @@ def predicate_words(question: str, stopwords: frozenset[str]) -> list[str]:
             start = i + 1
             break
     out: list[str] = []
-    if start is None:
-        # no auxiliary: the verb follows the wh-word or its noun phrase
-        for i, t in enumerate(low):
-            if t in _WH_WORDS:
-                j = i + 1
-                if t in ("how",) and j < len(low) and low[j] in ("many", "much"):
-                    j += 1
-                while j < len(low) and (low[j] in focus or low[j].endswith("ly")):
-                    j += 1
-                if j < len(low) and low[j] not in stopwords and not toks[j][:1].isupper():
-                    out.append(low[j])
+    # the verb right after the wh-word or its noun phrase ("Which gang leader controls …")
+    after_wh = None
+    for i, t in enumerate(low):
+        if t in _WH_WORDS:
+            j = i + 1
+            if t in ("how",) and j < len(low) and low[j] in ("many", "much"):
+                j += 1
+            while j < len(low) and (low[j] in focus or low[j].endswith("ly")):
+                j += 1
+            if j < len(low) and low[j] not in stopwords and not toks[j][:1].isupper():
+                after_wh = j
+            break
+    if start is None or (
+        after_wh is not None and after_wh < start - 1 and low[after_wh].endswith(("ed", "s"))
+    ):
+        # no auxiliary, or one only in a later clause ("Which … received Ruto’s letter
+        # warning that Kenya might pull out?")
+        return [low[after_wh]] if after_wh is not None else out
+    # reported speech: the verb is in the clause said: "did Ruto say Kenyan officers had
+    # jointly retaken …" (not "would be a mistake": a copula)
+    said = next((j for j in range(start, len(low)) if low[j] in _SPEECH_VERBS), None)
+    if said is not None:
+        for j in range(said + 1, len(low) - 1):
+            if low[j] in _AUX:
+                k = j + 1
+                while k < len(low) - 1 and low[k].endswith("ly"):
+                    k += 1
+                if low[k] not in stopwords and low[k] not in ("be", "been", "being"):
+                    start = k
                 break
-        return out
     copula = low[start - 1] in ("is", "are", "was", "were")
     for j in range(start, len(low)):
         t, raw = low[j], toks[j]

@@ -280,3 +280,20 @@ def test_who_can_be_answered_by_a_body(relief_assistant: Assistant) -> None:
 def test_last_year_is_a_time_not_a_missing_name(relief_assistant: Assistant) -> None:
     ans = relief_assistant.ask("How many engineers rebuilt the northern bridge last year?")
     assert ans.short_answer == "300"
+
+
+@pytest.mark.parametrize(
+    ("question", "verb"),
+    [
+        ("Which key sites did Ruto say the police had jointly retaken?", "retaken"),
+        ("Which UN official received the letter warning that Kenya might pull out?", "received"),
+        ("How many officers did he say Kenya would send?", "send"),
+        ("Which gang leader controls most of the capital?", "controls"),
+        ("How many officers have died in Haiti?", "died"),
+    ],
+)
+def test_the_questions_main_verb_is_found(question: str, verb: str) -> None:
+    from qa.questions import predicate_words
+    from qa.text import STOPWORDS
+
+    assert predicate_words(question, STOPWORDS) == [verb]
