@@ -139,6 +139,7 @@ class _Query:
     units: dict[tuple[int, int, int, bool], float] = field(default_factory=dict)  # memo of _unit
     asked: frozenset[str] | None = None  # what the question asks about (for figure qualifiers)
     owner: frozenset[str] = frozenset()  # stems of the name owning the figure asked for
+    role: str = ""  # stem of the role a "who is the X of …" question asks for
     text: str = ""  # the question as written
 
     def cover(self, terms: frozenset[str] | set[str]) -> float:
@@ -164,6 +165,10 @@ _OWNER = re.compile(
 )
 _FOLLOW_NEAR = 3  # sentences either side of the previous answer that count as next to it
 _ANCHOR_COVER = 0.3  # how much of the previous question a sentence must cover to anchor
+_WHO_ROLE = re.compile(
+    r"^\s*(?:and\s+)?who\s+(?:is|was|are|were)\s+the\s+(?:[\w\-]+\s+)?([\w\-]+)\s+(?:of|in|at|for)\b",
+    re.IGNORECASE,
+)
 _TIME_AFTER = re.compile(r"\s+(?:year|month|week|day|decade|night|time|season)s?\b", re.I)
 _CONFLICT_LOCAL = 0.15  # question coverage a figure needs around it to count as disagreeing
 _HOW_LONG = re.compile(r"\bhow long\b")
@@ -765,6 +770,7 @@ class Reader:
             if st in weights and st not in {c[1] for c in content}:
                 content.append((w, st, weights[st]))
         focus = [(w, _stem([w])[0]) for w in qt.focus_words(info.text, STOPWORDS)]
+        role = self._role(info)
         # the words naming what is asked for ("Which TV channel …") are not constraints
         constraints -= {st for _, st in focus}
         return _Query(
@@ -779,10 +785,20 @@ class Reader:
             {t: v for t in weights if (v := self._variants(t))},
             content,
             focus,
-            frozenset(_stem(qt.predicate_words(info.text, STOPWORDS))),
+            # "Who is the commander of …": the role stands for the missing verb
+            frozenset(_stem(qt.predicate_words(info.text, STOPWORDS)) or ([role] if role else [])),
             text=info.text,
             owner=self._owner(info),
+            role=role,
         )
+
+    @staticmethod
+    def _role(info: QuestionInfo) -> str:
+        """'commander' for "Who is the commander of the Kenyan contingent?"."""
+        if info.answer_type != qt.PERSON:
+            return ""
+        m = _WHO_ROLE.match(info.text)
+        return _stem([m.group(1).lower()])[0] if m else ""
 
     @staticmethod
     def _owner(info: QuestionInfo) -> frozenset[str]:
@@ -1087,12 +1103,19 @@ class Reader:
                 c.typed *= 0.5
             if short is not None and kind == qt.PERSON and short.kind == "role":
                 c.typed = 0.0 if q.needs_name else 0.6
+            if short is not None and q.role and not self._has_role(c.sid, prev, q):
+                c.typed *= 0.5  # "Who is the commander of …": a name, but not said to be that
             c.noname = q.needs_name and c.typed == 0.0
         elif kind in (qt.REASON, qt.LIST):
             c.typed = 0.3 if short is None else (1.0 if where == c.sid else 0.7)
         else:
             c.typed = 0.5
             c.local = c.lexical
+
+    def _has_role(self, sid: int, prev: int, q: _Query) -> bool:
+        """The sentence (or the one before) names the role the question asks for."""
+        ctx = self.terms(sid) | self.terms(prev) if prev >= 0 else self.terms(sid)
+        return q.role in ctx or not self._variants(q.role).isdisjoint(ctx)
 
     def _owned(self, sid: int, prev: int, q: _Query) -> bool:
         """The question's owning name (if any) is in the sentence or the one before."""

@@ -155,6 +155,7 @@ Farmers make up most of the rural workforce.
 The oldest farms in Norland date from the 9th and 10th centuries.
 Relief teams in the north include 40 doctors from six countries.
 Sweden has also pledged support for the clinics.
+Health minister Anna Berg praised the relief teams in the north.
 In the north, 30 percent of the farmland lies fallow and 12% of Norland's residents live there.
 """,
     "pact.md": """---
@@ -297,3 +298,12 @@ def test_the_questions_main_verb_is_found(question: str, verb: str) -> None:
     from qa.text import STOPWORDS
 
     assert predicate_words(question, STOPWORDS) == [verb]
+
+
+def test_a_name_is_not_given_for_a_role_the_text_does_not_give_it(
+    relief_assistant: Assistant,
+) -> None:
+    ans = relief_assistant.ask("Who is the director of the relief teams in the north?")
+    assert ans.abstained
+    ans = relief_assistant.ask("Who praised the relief teams in the north?")
+    assert ans.short_answer == "Anna Berg"
