@@ -170,6 +170,10 @@ _WHO_ROLE = re.compile(
     re.IGNORECASE,
 )
 _TIME_AFTER = re.compile(r"\s+(?:year|month|week|day|decade|night|time|season)s?\b", re.I)
+_MEASURE_OF = re.compile(  # "What is the population of Nairobi?" -> Nairobi
+    r"(?i:\b(?:population|number|total|size|share|budget|cost|toll)\s+of\s+(?:the\s+)?)"
+    r"([A-Z][\w’'\-]*(?:\s+(?:of\s+)?[A-Z][\w’'\-]*)*)"
+)
 _CONFLICT_LOCAL = 0.15  # question coverage a figure needs around it to count as disagreeing
 _HOW_LONG = re.compile(r"\bhow long\b")
 _NAME_ADJECTIVE = re.compile(r"-(?:led|based|backed|run|owned|funded|born|made|brokered)$")
@@ -806,7 +810,7 @@ class Reader:
         deployed?" -> Canada (not a speaker: "did Ruto say …")."""
         if info.answer_type not in _FIGURE_TYPES:
             return frozenset()
-        m = _OWNER.search(info.text)
+        m = _OWNER.search(info.text) or _MEASURE_OF.search(info.text)
         if m is None or _SPEECH.match(info.text[m.end() :].lstrip()):
             return frozenset()
         return frozenset(analyze(m.group(1)))

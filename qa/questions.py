@@ -89,6 +89,7 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
         REASON,
         re.compile(
             r"^(?:and )?why\b|\bwhy\b|\bfor what reason\b|\bwhat (?:caused|led to|prompted|is the reason)\b|\bhow come\b"
+            r"|\bwhat (?:did|does|do) .* blame\b"
         ),
     ),
 ]
@@ -340,9 +341,9 @@ def predicate_words(question: str, stopwords: frozenset[str]) -> list[str]:
         for j in range(said + 1, len(low) - 1):
             if low[j] in _AUX:
                 k = j + 1
-                while k < len(low) - 1 and low[k].endswith("ly"):
-                    k += 1
-                if low[k] not in stopwords and low[k] not in ("be", "been", "being"):
+                while k < len(low) - 1 and (low[k].endswith("ly") or low[k] in ("been", "being")):
+                    k += 1  # "have been displaced"
+                if low[k] not in stopwords and low[k] != "be":
                     start = k
                 break
     copula = low[start - 1] in ("is", "are", "was", "were")

@@ -421,6 +421,9 @@ _REASON = re.compile(
     # a feeling and its cause: 'frustration with …', 'concerns over …'
     r"|\b(?:frustration|frustrated|anger|angered|concerns?|dissatisfaction|disappointment|"
     r"disappointed|fears?)\s+(?:with|over|at|about|by)\b[^.;]*"
+    # what a fear or risk would bring: '… could plunge Haiti back into violence'
+    r"|\b(?:could|would|might|may)\s+(?:\w+\s+)?(?:plunge|lead|cause|undermine|trigger|"
+    r"result|leave|push|threaten|undo|derail|worsen|fuel|reverse|collapse|destabili[sz]e)\b[^.;]*"
     # a participle giving the significance of what the clause before states: '…, marking …'
     r"|(?<=,\s)(?:marking|signall?ing|reflecting|underscoring|making it|meaning)\b[^.;]*",
     re.IGNORECASE,

@@ -85,6 +85,7 @@ def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
         ("What was the percentage of votes in favour?", "percent"),
         ("What is the prize for solving it?", "money"),
         ("What death toll did the ministry give?", "number"),
+        ("What did the company blame for the delays?", "reason"),
     ],
 )
 def test_question_types(question: str, kind: str) -> None:
@@ -166,6 +167,7 @@ Two years after signing it, Norland is threatening to leave the regional grain p
 Its trade minister has expressed frustration with the pact's strict export quotas.
 The pact was hailed as a turning point, marking the first time the region's farmers set prices together.
 The pact's term was extended by the council for another year.
+Some traders fear that ending the pact early could push grain prices sharply higher.
 The council urged donors to double their aid to the pact this month.
 It asked the G7 in particular to pay for new grain silos.
 """,
@@ -291,6 +293,7 @@ def test_last_year_is_a_time_not_a_missing_name(relief_assistant: Assistant) -> 
         ("How many officers did he say Kenya would send?", "send"),
         ("Which gang leader controls most of the capital?", "controls"),
         ("How many officers have died in Haiti?", "died"),
+        ("How many people did he say have been displaced?", "displaced"),
     ],
 )
 def test_the_questions_main_verb_is_found(question: str, verb: str) -> None:
@@ -307,3 +310,15 @@ def test_a_name_is_not_given_for_a_role_the_text_does_not_give_it(
     assert ans.abstained
     ans = relief_assistant.ask("Who praised the relief teams in the north?")
     assert ans.short_answer == "Anna Berg"
+
+
+def test_what_a_feared_outcome_would_bring_answers_why(relief_assistant: Assistant) -> None:
+    ans = relief_assistant.ask("Why are some traders worried about the pact ending early?")
+    assert not ans.abstained
+    assert "push grain prices sharply higher" in ans.short_answer
+
+
+def test_a_figure_of_another_place_is_not_given(relief_assistant: Assistant) -> None:
+    # the census counts Norland's residents; nothing gives the population of Sweden
+    ans = relief_assistant.ask("What is the population of Sweden?")
+    assert ans.abstained
