@@ -22,6 +22,7 @@ import datetime as dt
 import html
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.config import PROJECT_ROOT, Settings
@@ -139,7 +141,9 @@ class LiveAssistant:
         index = load_index(self.index_dir)
         old = self._assistant
         embedder = old.embedder if old.embedder.name == index.model_name else None
-        return Assistant(index, embedder=embedder, top_k=old.top_k, query_cache=old.query_cache)
+        new = Assistant(index, embedder=embedder, top_k=old.top_k, query_cache=old.query_cache)
+        new.warm_up(example_questions(new))  # before it serves, like the first build
+        return new
 
     def _swap(self, new: Assistant) -> None:
         with self._lock:
@@ -492,6 +496,42 @@ def _frame_ancestors(settings: Settings) -> str:
     return "frame-ancestors " + " ".join(sources)
 
 
+class _Guard:
+    """Pure ASGI middleware: refuses over-large API bodies (413) and sets the framing policy
+    (CSP ``frame-ancestors``: the embedding origins for ``/embed``, ``'self'`` elsewhere) and
+    ``nosniff`` on every response. Not ``@app.middleware("http")``: that wraps each request in
+    extra tasks and streams, which cost a few per cent of a cached question's time."""
+
+    def __init__(self, app: Any, frame_ancestors: str) -> None:
+        self.app = app
+        self.frame_ancestors = frame_ancestors
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        if path.startswith("/api/") and scope["method"] == "POST":
+            size = Headers(scope=scope).get("content-length")
+            if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
+                refused = error(
+                    413, f"the request body is too large (limit {MAX_BODY_BYTES} bytes)"
+                )
+                await refused(scope, receive, send)
+                return
+        embed = path == "/embed" or path.startswith("/embed/")
+        policy = self.frame_ancestors if embed else "frame-ancestors 'self'"
+
+        async def send_with_headers(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers["Content-Security-Policy"] = policy
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(
     assistant_or_index_dir: Assistant | LiveAssistant | str | Path,
     settings: Settings | None = None,
@@ -531,22 +571,7 @@ def create_app(
         allow_headers=["*"],
         **cors,
     )
-    frame_ancestors = _frame_ancestors(settings)
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Response:
-        path = request.url.path
-        if path.startswith("/api/") and request.method == "POST":
-            size = request.headers.get("content-length")
-            if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
-                return error(413, f"the request body is too large (limit {MAX_BODY_BYTES} bytes)")
-        response: Response = await call_next(request)
-        embed = path == "/embed" or path.startswith("/embed/")
-        response.headers["Content-Security-Policy"] = (
-            frame_ancestors if embed else "frame-ancestors 'self'"
-        )
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        return response
+    app.add_middleware(_Guard, frame_ancestors=_frame_ancestors(settings))
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, err: RequestValidationError) -> JSONResponse:
@@ -698,6 +723,23 @@ def _mount_ui(app: FastAPI, live: LiveAssistant, feedback: FeedbackLog, settings
 # -- running ---------------------------------------------------------------------------------------
 
 
+def _listen(host: str, port: int) -> socket.socket:
+    """A bound TCP socket for uvicorn (so "address in use" is our one-line error)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto must say TCP: asyncio only sets TCP_NODELAY on accepted connections whose socket
+    # does, and without it a keep-alive client waits ~40 ms per response (Nagle's algorithm
+    # holding the body back until the delayed ACK of the headers)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise QAError(f"cannot listen on {host}:{port} ({err.strerror or err})") from err
+    sock.set_inheritable(True)
+    return sock
+
+
 def serve(
     assistant: Assistant | LiveAssistant,
     *,
@@ -707,20 +749,15 @@ def serve(
     log_level: str = "warning",
 ) -> None:
     """Serve the app with uvicorn until interrupted."""
-    import socket
-
     import uvicorn
 
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as err:
-        sock.close()
-        raise QAError(f"cannot listen on {host}:{port} ({err.strerror or err})") from err
-    sock.set_inheritable(True)
+    sock = _listen(host, port)
     app = create_app(assistant, settings)
+    # the first question would otherwise pay ONNX Runtime's first run and the reader's first
+    # look at the articles (~0.4-0.8 s); the chat's example questions are asked now instead
+    live: LiveAssistant = app.state.live
+    seconds = live.assistant.warm_up(example_questions(live.assistant))
+    log.info("warmed up in %.2f s", seconds)
     shown = f"[{host}]" if ":" in host else host
     print(
         f"Serving the chat on http://{shown}:{port}/  (widget: /embed/, API docs: /docs)",
