@@ -497,34 +497,39 @@ class Reader:
         return got
 
     # -- word similarity ------------------------------------------------------------------------
-    def _ensure_vectors(self, ws: Iterable[str]) -> None:
-        """Embed the words not seen yet (one batch); kept for every later question."""
+    def _ensure_vectors(self, ws: Iterable[str]) -> dict[str, np.ndarray]:
+        """Vectors of the words ``ws``: from the cache, the rest embedded in one batch (and
+        kept for later questions while the cache has room)."""
         if self.embedder is None:
-            return
-        todo = sorted({w for w in ws if w not in self._wvecs})
-        if not todo:
-            return
-        vecs = self.embedder.encode(todo)
-        if len(self._wvecs) < _WORD_CACHE_MAX:
+            return {}
+        words = set(ws)
+        got = {w: v for w in words if (v := self._wvecs.get(w)) is not None}
+        todo = sorted(words - got.keys())
+        if todo:
+            vecs = self.embedder.encode(todo)
+            keep = len(self._wvecs) < _WORD_CACHE_MAX
             for w, v in zip(todo, vecs, strict=True):
-                self._wvecs[w] = np.asarray(v, dtype=np.float32).reshape(-1)
+                got[w] = np.asarray(v, dtype=np.float32).reshape(-1)
+                if keep:
+                    self._wvecs[w] = got[w]
+        return got
 
     def _max_sims(self, qwords: Sequence[str], cwords: Sequence[str]) -> np.ndarray:
-        """For each question word, its best cosine with any of ``cwords`` (0 without vectors)."""
+        """For each question word, its best cosine with any of ``cwords`` (0 without an
+        embedder). Every word is embedded when first met, so the result never depends on
+        which questions came before."""
         out = np.zeros(len(qwords), dtype=np.float32)
+        if self.embedder is None or not cwords or not qwords:
+            return out
         key = tuple(cwords)
         cm = self._stacks.get(key)
+        vecs = self._ensure_vectors([*qwords, *(() if cm is not None else cwords)])
         if cm is None:
-            cv = [self._wvecs[w] for w in cwords if w in self._wvecs]
-            if not cv:
-                return out
-            cm = np.vstack(cv)
+            cm = np.vstack([vecs[w] for w in cwords])
             if len(self._stacks) < _STACK_CACHE_MAX:
                 self._stacks[key] = cm
         for i, w in enumerate(qwords):
-            v = self._wvecs.get(w)
-            if v is not None:
-                out[i] = float((cm @ v).max())
+            out[i] = float((cm @ vecs[w]).max())
         return out
 
     def _unit_words(self, sid: int, span: sp.Span) -> tuple[list[str], list[str]]:

@@ -60,7 +60,7 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
             r"\b(?:what|which) (?:are|were) the (?:\w+ )?(?:three|two|four|five|main|key)\b|"
             r"\b(?:what|which|name|list)(?: the)? (?:three|two|four|five|several|main|key) "
             r"(?:\w+ )?\w+s\b|\b(?:which|what) (?:\w+ ){0,2}(?:countries|sites|areas|states|nations|"
-            r"cities|places|requirements|proposals|conditions|steps|reasons|demands)\b|"
+            r"cities|places|requirements|proposals|conditions|steps|reasons|demands|kinds|types|forms)\b|"
             r"\bname the\b|\blist\b"
         ),
     ),
@@ -298,6 +298,7 @@ def focus_words(question: str, stopwords: frozenset[str]) -> list[str]:
 _AUX = frozenset(
     "did does do has have had is are was were will would can could should may might".split()
 )
+_BEEN = frozenset(("been", "being"))
 _SPEECH_VERBS = frozenset("say said says tell told claim claimed think believe believes".split())
 _WH_WORDS = frozenset("who whom whose what which when where why how".split())
 
@@ -307,8 +308,10 @@ def predicate_words(question: str, stopwords: frozenset[str]) -> list[str]:
     "who"/"which X" ("Who commands …", "Which gang leader controls …"), or the first verb-like
     word after the auxiliary ("How many … have died in …", "What did the Council decide at …").
     Lower-cased; empty when none is found (or it is a stop word such as "say")."""
-    toks = re.findall(r"[\w’'\-]+", question)
+    found = list(re.finditer(r"[\w’'\-]+", question))
+    toks = [m.group(0) for m in found]
     low = [t.lower() for t in toks]
+    clause_end = {j for j, m in enumerate(found) if question[m.end() : m.end() + 1] in ",;:?"}
     focus = focus_words(question, stopwords)
     start = None
     for i, t in enumerate(low):
@@ -347,15 +350,21 @@ def predicate_words(question: str, stopwords: frozenset[str]) -> list[str]:
                     start = k
                 break
     copula = low[start - 1] in ("is", "are", "was", "were")
+    been = next((j for j in range(start, min(start + 4, len(low))) if low[j] in _BEEN), None)
+    if been is not None:
+        start, copula = been + 1, False  # "had gangs been using …", "had actually been sent"
     for j in range(start, len(low)):
         t, raw = low[j], toks[j]
         if copula and not t.endswith(("ed", "ing", "en")):
             continue  # "was the operation approved": only a participle is the verb
         if t in stopwords or raw[:1].isupper() or raw[:1].isdigit() or t in focus:
             continue
+        if t.endswith("ly"):
+            continue  # an adverb: "had actually been sent"
         nxt = toks[j + 1] if j + 1 < len(toks) else ""
         if (
             t.endswith(("ed", "ing", "en"))
+            or j in clause_end  # "… had actually been sent, per …"
             or not nxt
             or nxt.lower() in stopwords
             or nxt[:1].isupper()

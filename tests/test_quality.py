@@ -104,3 +104,16 @@ def test_batch_over_bundled_corpus_writes_the_contract(bundled_index: Path, tmp_
         }
         for c in row["citations"]:
             assert texts[c["article_id"]][c["start"] : c["end"]] == c["quote"]
+
+
+def test_an_answer_does_not_depend_on_what_was_asked_before(
+    bundled_assistant: Assistant,
+) -> None:
+    # the reader caches word vectors as it meets words; a question asked first, on a fresh
+    # reader, must get the same answer as when it is asked again
+    for path in [BENCHMARK, *sorted(BENCHMARK.parent.glob("heldout*.jsonl"))]:
+        for item in load_eval_set(path):
+            fresh = Assistant(bundled_assistant.index, embedder=bundled_assistant.embedder)
+            history = list(item.history) or None
+            first, again = fresh.ask(item.question, history), fresh.ask(item.question, history)
+            assert (first.answer, first.abstained) == (again.answer, again.abstained), item.id
