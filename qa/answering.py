@@ -61,6 +61,7 @@ class ReaderSettings:
     w_clause: float = 0.3  # best clause's similarity (qa.clauses), beside the sentence's
     w_follow: float = 0.15  # follow-ups: same article as the previous answer, or next to it
     soft_pool: int = 8  # best sentences re-scored with word similarity
+    full_pool: int = 16  # sentences given the full (costlier) features after a first cut
     # answerability of the best sentence
     a_context: float = 0.5
     a_dense: float = 0.3
@@ -352,6 +353,9 @@ class Reader:
         self._sent_names: dict[int, list[sp.Span]] = {}
         self._acronyms: dict[str, frozenset[str]] | None = None
         self._article_terms: dict[str, frozenset[str]] = {}
+        self._ctx_sets: dict[int, frozenset[str]] = {}
+        self._ctx_lists: dict[int, list[str]] = {}
+        self._unit_memo: dict[tuple[int, int, int], tuple[list[str], list[str]]] = {}
 
     # -- term statistics --------------------------------------------------------------------
     def idf(self, term: str) -> float:
@@ -535,6 +539,15 @@ class Reader:
     def _unit_words(self, sid: int, span: sp.Span) -> tuple[list[str], list[str]]:
         """Content words right after a figure in its clause ('989 officers from …' ->
         ['officers', …]) and the few before it ('Kenya has provided 735' -> ['kenya', …])."""
+        key = (sid, span.start, span.end)
+        got = self._unit_memo.get(key)
+        if got is None:
+            got = self._find_unit_words(sid, span)
+            if len(self._unit_memo) < _WORD_CACHE_MAX:
+                self._unit_memo[key] = got
+        return got
+
+    def _find_unit_words(self, sid: int, span: sp.Span) -> tuple[list[str], list[str]]:
         text = self.index.sentences[sid].text
         after = re.split(r"[,;:.—–()“”\"]", text[span.end : span.end + 50], maxsplit=1)[0]
         before = re.split(r"[,;:.—–()“”\"]", text[max(0, span.start - 40) : span.start])[-1]
@@ -876,9 +889,7 @@ class Reader:
                 if sid > 0 and self.index.sentences[sid - 1].article_id == sent.article_id
                 else -1
             )
-            ctx = a.terms | self.title_terms(sent.article_id)
-            if prev >= 0:
-                ctx = ctx | self.terms(prev)
+            ctx = self._ctx_terms(sid)
             lexical = q.cover(a.terms)
             context = q.cover(ctx)
             bigram = len(q.bigrams & a.bigrams) / len(q.bigrams) if q.bigrams else 0.0
@@ -898,10 +909,17 @@ class Reader:
             )
             if anchor >= 0 and sent.article_id == self.index.sentences[anchor].article_id:
                 c.follow = 1.0 if abs(sid - anchor) <= _FOLLOW_NEAR else 0.5
+            c.soft, c.typed, c.local = c.context, 0.5, c.lexical
+            c.score = self._score(c)  # without the costlier features: a first cut
+            cands.append(c)
+        if len(cands) > s.full_pool:
+            cands.sort(key=lambda c: -c.score)
+            del cands[int(s.full_pool) :]
+        for c in cands:
+            prev = self._prev(c.sid)
             self._type_feature(c, q, prev)
             self._soft(c, q, prev, sims=False)
             c.score = self._score(c)
-            cands.append(c)
         cands.sort(key=lambda c: -c.score)
         if self.embedder is not None and s.soft_pool:
             # close words (MiniLM similarity of single words) for the best few sentences
@@ -1011,14 +1029,31 @@ class Reader:
             return sid - 1
         return -1
 
+    def _ctx_terms(self, sid: int) -> frozenset[str]:
+        """Terms of a sentence, the one before it and its article's title (cached)."""
+        got = self._ctx_sets.get(sid)
+        if got is None:
+            prev = self._prev(sid)
+            got = self.terms(sid) | self.title_terms(self.index.sentences[sid].article_id)
+            if prev >= 0:
+                got = got | self.terms(prev)
+            if len(self._ctx_sets) < _WORD_CACHE_MAX:
+                self._ctx_sets[sid] = got
+        return got
+
     def _ctx_words(self, sid: int) -> list[str]:
-        out = list(self._analysis(sid).surface)
-        prev = self._prev(sid)
-        if prev >= 0:
-            out.extend(self._analysis(prev).surface)
-        title = self.index.article(self.index.sentences[sid].article_id).title
-        out.extend(w for w in words(title) if w not in STOPWORDS)
-        return out
+        """Words of a sentence, the one before it and its article's title (cached)."""
+        got = self._ctx_lists.get(sid)
+        if got is None:
+            got = list(self._analysis(sid).surface)
+            prev = self._prev(sid)
+            if prev >= 0:
+                got.extend(self._analysis(prev).surface)
+            title = self.index.article(self.index.sentences[sid].article_id).title
+            got.extend(w for w in words(title) if w not in STOPWORDS)
+            if len(self._ctx_lists) < _WORD_CACHE_MAX:
+                self._ctx_lists[sid] = got
+        return got
 
     def _soft(self, c: Candidate, q: _Query, prev: int, sims: bool) -> None:
         """Question coverage where a word also counts when the sentence (or the one before, or
@@ -1026,9 +1061,7 @@ class Reader:
         if not q.content:
             c.soft, c.gap = c.context, 0.0
             return
-        ctx = self.terms(c.sid) | self.title_terms(self.index.sentences[c.sid].article_id)
-        if prev >= 0:
-            ctx = ctx | self.terms(prev)
+        ctx = self._ctx_terms(c.sid)
         match = [0.0] * len(q.content)  # plain floats: these lists are a handful long
         todo = []
         for i, (_, st, _) in enumerate(q.content):
