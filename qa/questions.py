@@ -89,7 +89,7 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
         REASON,
         re.compile(
             r"^(?:and )?why\b|\bwhy\b|\bfor what reason\b|\bwhat (?:caused|led to|prompted|is the reason)\b|\bhow come\b"
-            r"|\bwhat (?:did|does|do) .* blame\b"
+            r"|\bwhat (?:did|does|do) .* (?:blame|credit)\b"
         ),
     ),
 ]
@@ -344,8 +344,12 @@ def predicate_words(question: str, stopwords: frozenset[str]) -> list[str]:
         for j in range(said + 1, len(low) - 1):
             if low[j] in _AUX:
                 k = j + 1
-                while k < len(low) - 1 and (low[k].endswith("ly") or low[k] in ("been", "being")):
-                    k += 1  # "have been displaced"
+                while k < len(low) - 1 and (
+                    low[k].endswith("ly")
+                    or low[k] in ("been", "being")
+                    or (low[k] == "be" and low[k + 1].endswith(("ed", "en")))
+                ):
+                    k += 1  # "have been displaced", "should be converted"
                 if low[k] not in stopwords and low[k] != "be":
                     start = k
                 break
@@ -366,7 +370,8 @@ def predicate_words(question: str, stopwords: frozenset[str]) -> list[str]:
             t.endswith(("ed", "ing", "en"))
             or j in clause_end  # "… had actually been sent, per …"
             or not nxt
-            or nxt.lower() in stopwords
+            # (a noun before "say" or an auxiliary ends the subject: "did the watchdog say")
+            or (nxt.lower() in stopwords and nxt.lower() not in _SPEECH_VERBS | _AUX)
             or nxt[:1].isupper()
         ):
             out.append(t)

@@ -86,6 +86,7 @@ def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
         ("What is the prize for solving it?", "money"),
         ("What death toll did the ministry give?", "number"),
         ("What did the company blame for the delays?", "reason"),
+        ("What did the mayor credit for the fall in crime?", "reason"),
     ],
 )
 def test_question_types(question: str, kind: str) -> None:
@@ -294,6 +295,7 @@ def test_last_year_is_a_time_not_a_missing_name(relief_assistant: Assistant) -> 
         ("Which gang leader controls most of the capital?", "controls"),
         ("How many officers have died in Haiti?", "died"),
         ("How many people did he say have been displaced?", "displaced"),
+        ("What did the watchdog say the force should be converted into?", "converted"),
     ],
 )
 def test_the_questions_main_verb_is_found(question: str, verb: str) -> None:
