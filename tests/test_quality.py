@@ -19,6 +19,10 @@ BENCHMARK = PROJECT_ROOT / "eval" / "questions.jsonl"
 # unanswerable questions abstained). Never lower them.
 CORRECT_FLOOR = 0.90
 ABSTAIN_FLOOR = 0.90
+# The held-out sets written blind (eval/README.md): regression floors at the level measured
+# after the fixes they prompted. They are far below the goal: the reader generalises much
+# worse to new phrasings than the 103-question figure suggests.
+HELDOUT_FLOORS = {"heldout.jsonl": 0.76, "heldout2.jsonl": 0.66, "heldout3.jsonl": 0.46}
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +121,10 @@ def test_an_answer_does_not_depend_on_what_was_asked_before(
             history = list(item.history) or None
             first, again = fresh.ask(item.question, history), fresh.ask(item.question, history)
             assert (first.answer, first.abstained) == (again.answer, again.abstained), item.id
+
+
+@pytest.mark.parametrize("name", sorted(HELDOUT_FLOORS))
+def test_held_out_sets_do_not_regress(name: str, bundled_assistant: Assistant) -> None:
+    report = evaluate(bundled_assistant, load_eval_set(BENCHMARK.parent / name))
+    wrong = [r.item.id for r in report.records if not r.correct]
+    assert report.summary()["correct"] >= HELDOUT_FLOORS[name], wrong
