@@ -141,6 +141,7 @@ class _Query:
     asked: frozenset[str] | None = None  # what the question asks about (for figure qualifiers)
     owner: frozenset[str] = frozenset()  # stems of the name owning the figure asked for
     role: str = ""  # stem of the role a "who is the X of …" question asks for
+    share_of: list[str] = field(default_factory=list)  # "what share of the country's people"
     text: str = ""  # the question as written
 
     def cover(self, terms: frozenset[str] | set[str]) -> float:
@@ -631,7 +632,7 @@ class Reader:
                 st not in self._qualifiers(sid, span) for st in self._named_modifiers(q)
             )
             got *= 0.6 if got > 0.5 and not other_name else 0.3
-        if not self._owned(sid, self._prev(sid), q):
+        if not self._owned(sid, q):
             got *= 0.3  # the question asks for another name's figure
         q.units[key] = got
         return got
@@ -669,7 +670,7 @@ class Reader:
     def _ratio_of(self, sid: int, span: sp.Span, q: _Query, sims: bool) -> float:
         """A share of what: "what fraction of the country's people" against "11% of Haiti's
         population" (close) or "90 percent of the urban territory" (another whole)."""
-        asked = _of_words(q.text, _RATIO_OF.search(q.text))
+        asked = q.share_of
         if not asked:
             return 1.0
         text = self.index.sentences[sid].text
@@ -812,6 +813,7 @@ class Reader:
             text=info.text,
             owner=self._owner(info),
             role=role,
+            share_of=_of_words(info.text, _RATIO_OF.search(info.text)),
         )
 
     @staticmethod
@@ -884,11 +886,6 @@ class Reader:
         for sid, d, cl in zip(sids, dense, clause, strict=True):
             sent = self.index.sentences[sid]
             a = self._analysis(sid)
-            prev = (
-                sid - 1
-                if sid > 0 and self.index.sentences[sid - 1].article_id == sent.article_id
-                else -1
-            )
             ctx = self._ctx_terms(sid)
             lexical = q.cover(a.terms)
             context = q.cover(ctx)
@@ -1139,13 +1136,13 @@ class Reader:
             if short is not None and kind == qt.PLACE and not self._locative(where, short):
                 c.typed *= 0.7  # "Haiti’s fight", "the mission (MSS)": not where something is
             c.typed *= 1.0 - 0.5 * c.far  # the figure is another name's ("Kenya has provided 735")
-            if short is not None and kind in _FIGURE_TYPES and not self._owned(c.sid, prev, q):
+            if short is not None and kind in _FIGURE_TYPES and not self._owned(c.sid, q):
                 # "how many officers has Canada deployed" read in "989 officers from six
                 # countries": a figure, but not Canada's (its unit counts less too: _unit)
                 c.typed *= 0.5
             if short is not None and kind == qt.PERSON and short.kind == "role":
                 c.typed = 0.0 if q.needs_name else 0.6
-            if short is not None and q.role and not self._has_role(c.sid, prev, q):
+            if short is not None and q.role and not self._has_role(c.sid, q):
                 c.typed *= 0.5  # "Who is the commander of …": a name, but not said to be that
             c.noname = q.needs_name and c.typed == 0.0
         elif kind in (qt.REASON, qt.LIST):
@@ -1154,17 +1151,24 @@ class Reader:
             c.typed = 0.5
             c.local = c.lexical
 
-    def _has_role(self, sid: int, prev: int, q: _Query) -> bool:
-        """The sentence (or the one before) names the role the question asks for."""
-        ctx = self.terms(sid) | self.terms(prev) if prev >= 0 else self.terms(sid)
-        return q.role in ctx or not self._variants(q.role).isdisjoint(ctx)
+    def _near_terms(self, sid: int) -> frozenset[str]:
+        """Terms of the sentence and the one before it (not the title)."""
+        prev = self._prev(sid)
+        return self.terms(sid) | self.terms(prev) if prev >= 0 else self.terms(sid)
 
-    def _owned(self, sid: int, prev: int, q: _Query) -> bool:
+    def _has_role(self, sid: int, q: _Query) -> bool:
+        """The sentence (or the one before) names the role the question asks for."""
+        near = self._near_terms(sid)
+        return q.role in near or not self._variants(q.role).isdisjoint(near)
+
+    def _owned(self, sid: int, q: _Query) -> bool:
         """The question's owning name (if any) is in the sentence or the one before."""
         if not q.owner:
             return True
-        ctx = self.terms(sid) | self.terms(prev) if prev >= 0 else self.terms(sid)
-        return all(t in ctx or not q.variants.get(t, frozenset()).isdisjoint(ctx) for t in q.owner)
+        near = self._near_terms(sid)
+        return all(
+            t in near or not q.variants.get(t, frozenset()).isdisjoint(near) for t in q.owner
+        )
 
     @staticmethod
     def _refers_back(text: str, q: _Query) -> bool:
