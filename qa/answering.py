@@ -208,6 +208,13 @@ _FRAME_WORDS = (
     "many much name names date day year month time city cities place number amount total "
     "percentage percent figure kind type long old often far"
 )
+# "…, according to the article on Ruto's UN assessment": words that pick the article, not
+# words the answering sentence should hold
+_ARTICLE_REF = re.compile(
+    r",?\s*\b(?:according to|as (?:reported|described|told) in|in|from)\s+(?:the|an?|this|that)\s+"
+    r"(?:[\w’'\-]+\s+)?(?:article|report|story|piece|coverage|account)\b[^?]*",
+    re.IGNORECASE,
+)
 _ORDINALS = frozenset(
     "first second third fourth fifth sixth seventh eighth ninth tenth last final".split()
 )
@@ -785,6 +792,13 @@ class Reader:
             )
             if specific:
                 constraints.update(t for t in analyze(w) if t in weights)
+        ref = _ARTICLE_REF.search(info.text)
+        if ref is not None:
+            rest = set(analyze(info.text[: ref.start()] + info.text[ref.end() :]))
+            for t in set(analyze(ref.group(0))) - rest:
+                if t in weights:
+                    weights[t] *= 0.2
+                constraints.discard(t)
         content: list[tuple[str, str, float]] = []
         for w in words(info.text):
             if w in STOPWORDS or w[:1].isdigit():

@@ -74,13 +74,13 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         PLACE,
         re.compile(
-            r"\bwhere\b|\b(?:which|what) (?:country|countries|city|cities|place|places|region|regions|area|areas|town|nation|nations|capital|site|sites|state|continent|location|neighbou?rhoods?|island)\b|\bfrom where\b"
+            r"\bwhere\b|\b(?:which|what) (?:(?!(?:is|are|was|were|the|an?|did|does|do|of)\b)[\w’'\-]+ )?(?:country|countries|city|cities|place|places|region|regions|area|areas|town|nation|nations|capital|site|sites|state|continent|location|neighbou?rhoods?|island)\b|\bfrom where\b"
         ),
     ),
     (
         ORG,
         re.compile(
-            r"\b(?:which|what) (?:organi[sz]ations?|groups?|agency|agencies|body|institution|company|"
+            r"\b(?:which|what) (?:(?!(?:is|are|was|were|the|an?|did|does|do|of)\b)[\w’'\-]+ )?(?:organi[sz]ations?|groups?|agency|agencies|body|institution|company|"
             r"companies|network|outlet|council|party|force|mission|(?:tv |television |radio |news )?"
             r"(?:channel|station|broadcaster|newspaper|paper|network|outlet|media))\b"
         ),
@@ -299,6 +299,8 @@ _AUX = frozenset(
     "did does do has have had is are was were will would can could should may might".split()
 )
 _BEEN = frozenset(("been", "being"))
+_PARTICLES = frozenset("away up out off down back".split())
+_REASON_FRAMES = frozenset("credit blame attribute".split())
 _SPEECH_VERBS = frozenset("say said says tell told claim claimed think believe believes".split())
 _WH_WORDS = frozenset("who whom whose what which when where why how".split())
 
@@ -346,7 +348,7 @@ def predicate_words(question: str, stopwords: frozenset[str]) -> list[str]:
                 k = j + 1
                 while k < len(low) - 1 and (
                     low[k].endswith("ly")
-                    or low[k] in ("been", "being")
+                    or low[k] in ("been", "being", "not", "never")
                     or (low[k] == "be" and low[k + 1].endswith(("ed", "en")))
                 ):
                     k += 1  # "have been displaced", "should be converted"
@@ -373,7 +375,13 @@ def predicate_words(question: str, stopwords: frozenset[str]) -> list[str]:
             # (a noun before "say" or an auxiliary ends the subject: "did the watchdog say")
             or (nxt.lower() in stopwords and nxt.lower() not in _SPEECH_VERBS | _AUX)
             or nxt[:1].isupper()
+            or nxt.lower() in _PARTICLES  # "walk away", "pull out"
         ):
             out.append(t)
             break
+    if out and out[0] in _REASON_FRAMES:
+        # "What did Ruto credit for Kenya winning a seat …": the verb asks for the reason;
+        # what the reason is for is the verb after "for"
+        j = low.index(out[0])
+        out = [t for t in low[j + 1 :] if t.endswith("ing") and t not in stopwords][:1]
     return out

@@ -238,6 +238,14 @@ def names(text: str) -> list[Span]:
         if _DATE.fullmatch(frag) or toks[0].rstrip(".,") in _MONTH_SET | _DAY_SET:
             continue  # "June 25", "Monday": dates, not names
         out.append(Span(s, e, "name", text[s:e]))
+        if " and " in frag and not _ORG_WORD.search(frag):
+            # "the United States and Canada": each of the two names too (not the parts of
+            # "the Ministry of Defence and Foreign Affairs")
+            at = s
+            for piece in frag.split(" and "):
+                if piece.lower() not in _NOT_NAMES:
+                    out.append(Span(at, at + len(piece), "name", piece))
+                at += len(piece) + 5
         lead = toks[0].lower().rstrip(".")
         if len(toks) > 1 and lead in _TITLES:
             k = 1
@@ -246,6 +254,14 @@ def names(text: str) -> list[Span]:
             inner = text.index(toks[k], s)
             out.append(Span(inner, e, "name", text[inner:e]))
     return out
+
+
+# words that make a name a body, not a person or place
+_ORG_WORD = re.compile(
+    r"council|nations|police|mission|organi[sz]ation|assembly|watch|network|agency|bank|"
+    r"university|ministry|committee|party|army|force|house|academy|group|association|union|court",
+    re.IGNORECASE,
+)
 
 
 def _prev_word(text: str, start: int) -> str:
@@ -264,34 +280,7 @@ def classify_name(text: str, span: Span) -> str:
         len(frag) >= 3 and frag.isupper() and frag.isalpha() and prev in ("the", "by", "from")
     ):
         return qt.ORG  # "the P5", "by HRW": an acronym of a body
-    if any(
-        w in low
-        for w in (
-            "council",
-            "nations",
-            "police",
-            "mission",
-            "organization",
-            "organisation",
-            "assembly",
-            "watch",
-            "network",
-            "agency",
-            "bank",
-            "university",
-            "ministry",
-            "committee",
-            "party",
-            "army",
-            "force",
-            "house",
-            "academy",
-            "group",
-            "association",
-            "union",
-            "court",
-        )
-    ):
+    if _ORG_WORD.search(low):
         return qt.ORG
     if prev in _TITLES or toks[0].lower().rstrip(".") in _TITLES or _PERSON_VERBS.match(after):
         return qt.PERSON
@@ -377,7 +366,7 @@ def enumerations(text: str) -> list[Span]:
         if e - s > 3:
             out.append(Span(s, e, qt.LIST, text[s:e]))
     lead = re.compile(
-        r"\b(?:such as|including|includes?|from|like|between|are|were|as|of|in)\s+([^;:()]{1,60})$"
+        r"\b(?:such as|including|includes?|from|like|between|are|were|as|of|in|for|with|by|on)\s+([^;:()]{1,60})$"
     )
     for m in re.finditer(r"(?:,\s*|\s)(?:and|or)\s+", text):
         start, cur_end, n_items, caps = m.start(), m.start(), 1, True
@@ -398,7 +387,8 @@ def enumerations(text: str) -> list[Span]:
             if c < 0:
                 break
             cur_end = c
-        tail = re.match(r"[^,;:.()—]+", text[m.end() :])
+        # the last item ends at the clause ("… and financial resources to sustain …")
+        tail = re.match(r"(?:(?!\s(?:to|which|that|who|so)\s)[^,;:.()—])+", text[m.end() :])
         if (n_items < 3 and not (n_items == 2 and caps)) or not tail:
             continue
         end = m.end() + tail.end()
@@ -425,7 +415,10 @@ _REASON = re.compile(
     r"|\b(?:could|would|might|may)\s+(?:\w+\s+)?(?:plunge|lead|cause|undermine|trigger|"
     r"result|leave|push|threaten|undo|derail|worsen|fuel|reverse|collapse|destabili[sz]e)\b[^.;]*"
     # a participle giving the significance of what the clause before states: '…, marking …'
-    r"|(?<=,\s)(?:marking|signall?ing|reflecting|underscoring|making it|meaning)\b[^.;]*",
+    r"|(?<=,\s)(?:marking|signall?ing|reflecting|underscoring|making it|meaning)\b[^.;]*"
+    # what a sentence names as a reason: 'X is one of the reasons Kenya was elected'
+    r"|(?:(?<=\bthat\s)|(?<=,\s)|^)(?:(?!\bthat\b)[^,.;])+?(?=\s+(?:is|was|are|were)\s+"
+    r"(?:one of\s+|among\s+)?the\s+(?:main\s+|key\s+|chief\s+|principal\s+)?reasons?\b)",
     re.IGNORECASE,
 )
 

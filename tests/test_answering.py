@@ -87,6 +87,9 @@ def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
         ("What death toll did the ministry give?", "number"),
         ("What did the company blame for the delays?", "reason"),
         ("What did the mayor credit for the fall in crime?", "reason"),
+        ("Which Haitian force are the officers working with?", "org"),
+        ("Which Caribbean country hosts the talks?", "place"),
+        ("What did the country pledge?", "other"),
     ],
 )
 def test_question_types(question: str, kind: str) -> None:
@@ -171,6 +174,14 @@ The pact's term was extended by the council for another year.
 Some traders fear that ending the pact early could push grain prices sharply higher.
 The council urged donors to double their aid to the pact this month.
 It asked the G7 in particular to pay for new grain silos.
+""",
+    "port.md": """---
+id: port
+title: "Harbour of Valmo"
+---
+Several countries, including Finland and Estonia, have reiterated their support for the clinics, but without sending any new doctors.
+The harbour master noted that the new cranes are one of the reasons trade at Valmo doubled this year.
+Dock workers called for cranes, tugboats and safety nets to keep the harbour running at night.
 """,
 }
 
@@ -296,6 +307,8 @@ def test_last_year_is_a_time_not_a_missing_name(relief_assistant: Assistant) -> 
         ("How many officers have died in Haiti?", "died"),
         ("How many people did he say have been displaced?", "displaced"),
         ("What did the watchdog say the force should be converted into?", "converted"),
+        ("What did Ruto credit for Kenya winning a seat on the council?", "winning"),
+        ("On which channel did Ruto say Kenya would not walk away from Haiti?", "walk"),
     ],
 )
 def test_the_questions_main_verb_is_found(question: str, verb: str) -> None:
@@ -324,3 +337,29 @@ def test_a_figure_of_another_place_is_not_given(relief_assistant: Assistant) -> 
     # the census counts Norland's residents; nothing gives the population of Sweden
     ans = relief_assistant.ask("What is the population of Sweden?")
     assert ans.abstained
+
+
+def test_each_of_two_joined_names_can_be_the_answer(relief_assistant: Assistant) -> None:
+    # "Finland and Estonia" are two countries; the one the question does not name answers it
+    ans = relief_assistant.ask(
+        "Apart from Finland, which country reiterated its support for the clinics?"
+    )
+    assert ans.short_answer == "Estonia"
+
+
+def test_what_a_sentence_names_as_one_of_the_reasons_answers_why(
+    relief_assistant: Assistant,
+) -> None:
+    ans = relief_assistant.ask("What did the harbour master credit for trade at Valmo doubling?")
+    assert not ans.abstained
+    assert ans.short_answer == "the new cranes"
+
+
+def test_words_naming_the_article_are_not_required_in_the_sentence(
+    relief_assistant: Assistant,
+) -> None:
+    ans = relief_assistant.ask(
+        "What three things did dock workers call for, according to the story on Valmo’s port economy?"
+    )
+    assert not ans.abstained
+    assert ans.short_answer == "cranes, tugboats and safety nets"
