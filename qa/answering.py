@@ -1176,12 +1176,15 @@ class Reader:
         return q.role in near or not self._variants(q.role).isdisjoint(near)
 
     def _owned(self, sid: int, q: _Query) -> bool:
-        """The question's owning name (if any) is in the sentence or the one before."""
+        """The question's owning name (if any) is in the sentence, the one before, or the
+        title: an article about Victoria gives Victoria's figures."""
         if not q.owner:
             return True
         near = self._near_terms(sid)
+        title = self.title_terms(self.index.sentences[sid].article_id)
         return all(
-            t in near or not q.variants.get(t, frozenset()).isdisjoint(near) for t in q.owner
+            t in near or t in title or not q.variants.get(t, frozenset()).isdisjoint(near)
+            for t in q.owner
         )
 
     @staticmethod

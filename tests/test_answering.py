@@ -175,6 +175,12 @@ Some traders fear that ending the pact early could push grain prices sharply hig
 The council urged donors to double their aid to the pact this month.
 It asked the G7 in particular to pay for new grain silos.
 """,
+    "orchards.md": """---
+id: orchards
+title: "Orchards of Tellin"
+---
+Growers there picked 5,000 tonnes of pears this autumn, a record.
+""",
     "port.md": """---
 id: port
 title: "Harbour of Valmo"
@@ -363,3 +369,10 @@ def test_words_naming_the_article_are_not_required_in_the_sentence(
     )
     assert not ans.abstained
     assert ans.short_answer == "cranes, tugboats and safety nets"
+
+
+def test_an_article_about_a_place_gives_that_places_figures(relief_assistant: Assistant) -> None:
+    # the sentence does not repeat "Tellin": the article's title says whose pears they are
+    ans = relief_assistant.ask("How many tonnes of pears does Tellin produce?")
+    assert not ans.abstained
+    assert ans.short_answer == "5,000"
