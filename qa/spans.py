@@ -29,7 +29,7 @@ _NUMWORD = (
 _SCALE = r"(?:\s?(?:million|billion|trillion|thousand|hundred|m|bn|k)\b)?"
 _NUMBER = re.compile(
     r"(?:(?:about|around|nearly|almost|approximately|roughly|some|over|more than|less than|"
-    r"fewer than|at least|up to|only|just|another)\s+)?"
+    r"fewer than|at least|at most|up to|only|just|another)\s+)?"
     r"(?:[$€£]\s?\d[\d,]*(?:\.\d+)?"
     + _SCALE
     + r"|\d[\d,]*(?:\.\d+)?"
@@ -179,7 +179,12 @@ def numbers(text: str) -> list[Span]:
         if not any(c.isdigit() for c in frag) and not re.search(_NUMWORD, frag, re.IGNORECASE):
             continue
         if re.fullmatch(r"\d{4}", frag.strip()) and 1500 < int(frag) < 2100:
-            continue  # a year
+            unit = re.match(r"\s+([a-z]+)", text[e:])
+            det = re.search(
+                r"\b(?:the|this|that|its|their|his|her|a|an|by|in|since|until)\s+$", text[:s], re.I
+            )
+            if unit is None or unit.group(1) in STOPWORDS or det:
+                continue  # a year ("in 2000", "the 2014 elections"; not "2000 kilometres")
         out.append(Span(s, e, qt.NUMBER, frag))
     return out
 

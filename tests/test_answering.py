@@ -376,3 +376,18 @@ def test_an_article_about_a_place_gives_that_places_figures(relief_assistant: As
     ans = relief_assistant.ask("How many tonnes of pears does Tellin produce?")
     assert not ans.abstained
     assert ans.short_answer == "5,000"
+
+
+@pytest.mark.parametrize(
+    ("text", "figures"),
+    [
+        ("Is there a route of at most 2000 kilometres through them?", ["at most 2000"]),
+        ("In 2000 the firm grew.", []),
+        ("The 2014 elections were close.", []),
+        ("Growers picked 5,000 tonnes in 2023.", ["5,000"]),
+    ],
+)
+def test_a_four_digit_count_is_not_taken_for_a_year(text: str, figures: list[str]) -> None:
+    from qa import spans
+
+    assert [s.text for s in spans.numbers(text)] == figures
