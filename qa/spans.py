@@ -315,7 +315,12 @@ def candidates(text: str, kind: str) -> list[Span]:
         found = []
         for s in names(text):
             k = classify_name(text, s)
-            if k == kind or (kind == qt.PERSON and k == qt.ORG):  # "who" can be a body
+            if (
+                k == kind
+                or (kind == qt.PERSON and k == qt.ORG)  # "who" can be a body
+                # … or the agent of a passive: "it was shown by Ladner"
+                or (kind == qt.PERSON and _prev_word(text, s.start) == "by")
+            ):
                 found.append(Span(s.start, s.end, kind, s.text))
         return found
     return []

@@ -391,3 +391,10 @@ def test_a_four_digit_count_is_not_taken_for_a_year(text: str, figures: list[str
     from qa import spans
 
     assert [s.text for s in spans.numbers(text)] == figures
+
+
+def test_the_agent_of_a_passive_can_answer_who() -> None:
+    from qa import spans
+
+    found = spans.candidates("It was shown by Ladner that such problems exist.", "person")
+    assert [s.text for s in found] == ["Ladner"]
