@@ -319,7 +319,7 @@ def candidates(text: str, kind: str) -> list[Span]:
                 k == kind
                 or (kind == qt.PERSON and k == qt.ORG)  # "who" can be a body
                 # … or the agent of a passive: "it was shown by Ladner"
-                or (kind == qt.PERSON and _prev_word(text, s.start) == "by")
+                or (kind in (qt.PERSON, qt.ORG) and _prev_word(text, s.start) == "by")
             ):
                 found.append(Span(s.start, s.end, kind, s.text))
         return found

@@ -398,3 +398,5 @@ def test_the_agent_of_a_passive_can_answer_who() -> None:
 
     found = spans.candidates("It was shown by Ladner that such problems exist.", "person")
     assert [s.text for s in found] == ["Ladner"]
+    found = spans.candidates("The channel was replaced by Sky Three in 2005.", "org")
+    assert [s.text for s in found] == ["Sky Three"]
