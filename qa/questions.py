@@ -36,7 +36,7 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         PERCENT,
         re.compile(
-            r"\b(?:what|which) (?:percentage|percent|proportion|share|fraction)\b|\bwhat part\b"
+            r"\b(?:what|which) (?:percentage|percent|proportion|share|fraction)\b|\bwhat part\b(?! of (?:the )?[a-z]+ (?:is|are|was|were)\b)"
             r"|\b(?:what|which) (?:is|was|are|were) the (?:percentage|percent|proportion|share)\b"
         ),
     ),
@@ -142,11 +142,20 @@ def _check_encodable(text: str, what: str) -> None:
 _SUBORDINATE = re.compile(r"\s(?:when|where|while|after|before|because|since|until|as)\b.*$")
 
 
+# a leading time clause before the question proper: "When X happens, what …?"
+_LEADING_WHEN = re.compile(
+    r"^(?:when|while|if|once)\b[^,?]*,\s*(?=.*\b(?:what|which|who|whom|how)\b)"
+)
+
+
 def answer_type(question: str) -> str:
     """The expected answer type, from the question's own wh-phrase: an embedded question
     ("Who briefed him on how far …") or a subordinate clause ("… reacted when confronted")
     after the first wh-word does not decide the type."""
     q = question.lower()
+    lead = _LEADING_WHEN.match(q)
+    if lead is not None:
+        q = q[lead.end() :]  # "When extensive time is required …, this represents what case"
     first = _WH.search(q)
     if first is not None:
         tail = q[first.end() :]

@@ -296,6 +296,13 @@ def classify_name(text: str, span: Span) -> str:
     return qt.PLACE if len(toks) == 1 else qt.ORG
 
 
+# a part of a place named by its compass direction: "the south-east of Australia"
+_DIRECTION = re.compile(
+    r"\b(?:the\s+)?(?:north|south|east|west)(?:[\s-]?(?:east|west))?(?:ern)?(?=\s+of\s+[A-Z])"
+    r"(?:\s+of\s+[A-Z][\w’'\-]*(?:\s+[A-Z][\w’'\-]*)*)?"
+)
+
+
 def candidates(text: str, kind: str) -> list[Span]:
     """Spans of ``text`` that could answer a question expecting ``kind``."""
     if kind in (qt.NUMBER, qt.MONEY, qt.PERCENT):
@@ -312,7 +319,11 @@ def candidates(text: str, kind: str) -> list[Span]:
     if kind == qt.DATE:
         return dates(text)
     if kind in (qt.PERSON, qt.PLACE, qt.ORG):
-        found = []
+        found = (
+            [Span(m.start(), m.end(), kind, m.group(0)) for m in _DIRECTION.finditer(text)]
+            if kind == qt.PLACE
+            else []
+        )
         for s in names(text):
             k = classify_name(text, s)
             if (

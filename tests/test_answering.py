@@ -90,6 +90,9 @@ def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
         ("Which Haitian force are the officers working with?", "org"),
         ("Which Caribbean country hosts the talks?", "place"),
         ("What did the country pledge?", "other"),
+        ("When the talks stalled, who stepped in?", "person"),
+        ("What part of France were the Normans in?", "other"),
+        ("What part of the money arrived?", "percent"),
     ],
 )
 def test_question_types(question: str, kind: str) -> None:
@@ -400,3 +403,11 @@ def test_the_agent_of_a_passive_can_answer_who() -> None:
     assert [s.text for s in found] == ["Ladner"]
     found = spans.candidates("The channel was replaced by Sky Three in 2005.", "org")
     assert [s.text for s in found] == ["Sky Three"]
+
+
+def test_a_compass_direction_of_a_place_is_a_place() -> None:
+    from qa import spans
+
+    found = spans.candidates("Victoria is a state in the south-east of Australia.", "place")
+    assert "the south-east of Australia" in [s.text for s in found]
+    assert spans.candidates("He went south to rest.", "place") == []
