@@ -204,6 +204,7 @@ _DEFINITE_SUBJECT = re.compile(r"^\W*the\s+(?:[\w’'\-]+\s+){0,2}?([\w’'\-]+)
 _STACK_CACHE_MAX = 50_000
 _CORPUS_SCAN_MAX = 20_000  # sentences scanned for the lower-case vocabulary and acronyms
 _DENSE_POOL_MAX = 20_000
+_NAME_SCAN_MAX = 10_000  # sentences read once to learn what each name is
 _FRAME_WORDS = (
     "many much name names date day year month time city cities place number amount total "
     "percentage percent figure kind type long old often far"
@@ -354,6 +355,7 @@ class Reader:
         self._idf_max = math.log(1.0 + (self._n + 0.5) / 0.5)
         self._prefixes: dict[str, list[str]] | None = None
         self._last_query: tuple[QuestionInfo, _Query] | None = None
+        self._name_kinds: dict[str, str] | None = None
         self._span_terms: dict[str, frozenset[str]] = {}
         self._lower: frozenset[str] | None = None
         self._stacks: dict[tuple[str, ...], np.ndarray] = {}  # word vectors of a word list
@@ -490,7 +492,8 @@ class Reader:
         if got is None:
             text = self.index.sentences[sid].text
             if kind in _TYPED:
-                got = sp.candidates(text, kind)
+                known = self.known_names() if kind in (qt.PERSON, qt.PLACE, qt.ORG) else None
+                got = sp.candidates(text, kind, known)
                 if kind in (qt.PERSON, qt.PLACE, qt.ORG):
                     got = self._names(sid, got)
                 elif kind in _FIGURE_TYPES:
@@ -507,6 +510,17 @@ class Reader:
                 got = []
             a.spans[kind] = got
         return got
+
+    def known_names(self) -> dict[str, str]:
+        """What the collection's names are (person, place, org) by the contexts that say so,
+        read once over all sentences; collections above ``_NAME_SCAN_MAX`` sentences go
+        without it."""
+        if self._name_kinds is None:
+            sents = self.index.sentences
+            self._name_kinds = (
+                sp.name_kinds(s.text for s in sents) if len(sents) <= _NAME_SCAN_MAX else {}
+            )
+        return self._name_kinds
 
     # -- word similarity ------------------------------------------------------------------------
     def _ensure_vectors(self, ws: Iterable[str]) -> dict[str, np.ndarray]:

@@ -188,6 +188,7 @@ class Assistant:
         if not texts and self.index.articles:
             texts = [f"What happened: {self.index.articles[0].title}?"]
         try:
+            self.reader.known_names()
             for text in texts:
                 self.ask(text)
         except Exception as err:  # a warm-up must not stop a server from starting

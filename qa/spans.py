@@ -8,6 +8,8 @@ names and the words around them); there is no trained tagger.
 from __future__ import annotations
 
 import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from qa import questions as qt
@@ -274,26 +276,52 @@ def _prev_word(text: str, start: int) -> str:
     return m.group(1).lower() if m else ""
 
 
-def classify_name(text: str, span: Span) -> str:
-    """person, place or org for a capitalised span, from the words around it."""
+def _name_cue(text: str, span: Span) -> str | None:
+    """person, place or org when the words around a name say so; None when they do not."""
     frag = span.text
-    toks = frag.split()
     prev = _prev_word(text, span.start)
-    after = text[span.end : span.end + 40]
-    low = frag.lower()
     if (re.fullmatch(r"[A-Z][A-Z0-9]{1,5}", frag) and re.search(r"\d", frag)) or (
         len(frag) >= 3 and frag.isupper() and frag.isalpha() and prev in ("the", "by", "from")
     ):
         return qt.ORG  # "the P5", "by HRW": an acronym of a body
-    if _ORG_WORD.search(low):
+    if _ORG_WORD.search(frag):
         return qt.ORG
-    if prev in _TITLES or toks[0].lower().rstrip(".") in _TITLES or _PERSON_VERBS.match(after):
+    if (
+        prev in _TITLES
+        or frag.split()[0].lower().rstrip(".") in _TITLES
+        or _PERSON_VERBS.match(text[span.end : span.end + 40])
+    ):
         return qt.PERSON
     if prev in _PLACE_PREP:
         return qt.PLACE
+    return None
+
+
+def classify_name(text: str, span: Span, known: Mapping[str, str] | None = None) -> str:
+    """person, place or org for a capitalised span: from the words around it, else from what
+    the collection says of the same name elsewhere (``known``, see :func:`name_kinds`), else
+    from its shape."""
+    cue = _name_cue(text, span)
+    if cue is not None:
+        return cue
+    if known and span.text in known:
+        return known[span.text]
+    toks = span.text.split()
     if len(toks) in (2, 3) and all(t[:1].isupper() and t[1:].islower() for t in toks):
         return qt.PERSON
     return qt.PLACE if len(toks) == 1 else qt.ORG
+
+
+def name_kinds(texts: Iterable[str]) -> dict[str, str]:
+    """What each name is across a collection, by the contexts that say so ("in Los Angeles"
+    twice makes Los Angeles a place where a sentence gives no clue of its own)."""
+    votes: dict[str, Counter[str]] = {}
+    for text in texts:
+        for span in names(text):
+            cue = _name_cue(text, span)
+            if cue is not None:
+                votes.setdefault(span.text, Counter())[cue] += 1
+    return {name: c.most_common(1)[0][0] for name, c in votes.items()}
 
 
 # a part of a place named by its compass direction: "the south-east of Australia"
@@ -303,8 +331,9 @@ _DIRECTION = re.compile(
 )
 
 
-def candidates(text: str, kind: str) -> list[Span]:
-    """Spans of ``text`` that could answer a question expecting ``kind``."""
+def candidates(text: str, kind: str, known: Mapping[str, str] | None = None) -> list[Span]:
+    """Spans of ``text`` that could answer a question expecting ``kind`` (``known``: what
+    the collection's names are, see :func:`name_kinds`)."""
     if kind in (qt.NUMBER, qt.MONEY, qt.PERCENT):
         spans = numbers(text)
         if kind == qt.MONEY:
@@ -325,7 +354,7 @@ def candidates(text: str, kind: str) -> list[Span]:
             else []
         )
         for s in names(text):
-            k = classify_name(text, s)
+            k = classify_name(text, s, known)
             if (
                 k == kind
                 or (kind == qt.PERSON and k == qt.ORG)  # "who" can be a body

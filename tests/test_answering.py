@@ -183,6 +183,8 @@ id: orchards
 title: "Orchards of Tellin"
 ---
 Growers there picked 5,000 tonnes of pears this autumn, a record.
+Most of the growers live in Port Elm.
+Port Elm holds the largest pear market of the region.
 """,
     "port.md": """---
 id: port
@@ -411,3 +413,11 @@ def test_a_compass_direction_of_a_place_is_a_place() -> None:
     found = spans.candidates("Victoria is a state in the south-east of Australia.", "place")
     assert "the south-east of Australia" in [s.text for s in found]
     assert spans.candidates("He went south to rest.", "place") == []
+
+
+def test_what_a_name_is_comes_from_the_collection_when_its_sentence_gives_no_clue(
+    relief_assistant: Assistant,
+) -> None:
+    # "Port Elm" has the shape of a person's name; "live in Port Elm" says it is a place
+    ans = relief_assistant.ask("Which town holds the largest pear market of the region?")
+    assert ans.short_answer == "Port Elm"
