@@ -225,6 +225,12 @@ def dates(text: str) -> list[Span]:
     return [Span(m.start(), m.end(), qt.DATE, m.group(0)) for m in _DATE.finditer(text)]
 
 
+# a capitalised preposition opening a sentence is not part of the name after it
+_LEAD_PREPS = frozenset(
+    "in on at by for from with after before during since under into to of as".split()
+)
+
+
 def names(text: str) -> list[Span]:
     out = []
     for m in _NAME.finditer(text):
@@ -234,7 +240,10 @@ def names(text: str) -> list[Span]:
         toks = frag.split()
         while toks and toks[-1].lower() in ("of", "de", "and", "the"):
             toks.pop()
-        if not toks:
+        while len(toks) > 1 and toks[0].lower() in _LEAD_PREPS:
+            s = text.index(toks[1], s + len(toks[0]))  # "In 1854 at Ballarat", "By Friday"
+            toks.pop(0)
+        if not toks or not toks[0][:1].isupper():
             continue
         if toks[-1].endswith(".") and "." not in toks[-1][:-1] and len(toks[-1]) > 3:
             toks[-1] = toks[-1][:-1]  # "… and Canada." ends the sentence; "U.S." keeps its dot
@@ -266,7 +275,9 @@ def names(text: str) -> list[Span]:
 # words that make a name a body, not a person or place
 _ORG_WORD = re.compile(
     r"council|nations|police|mission|organi[sz]ation|assembly|watch|network|agency|bank|"
-    r"university|ministry|committee|party|army|force|house|academy|group|association|union|court",
+    r"university|ministry|committee|party|army|force|house|academy|group|association|union|court|"
+    r"institute|foundation|club|league|corporation|company|times|post|journal|herald|tribune|"
+    r"gazette|news|press|broadcasting",
     re.IGNORECASE,
 )
 
@@ -306,6 +317,11 @@ def classify_name(text: str, span: Span, known: Mapping[str, str] | None = None)
         return cue
     if known and span.text in known:
         return known[span.text]
+    if " and " in span.text:
+        # "Bendigo and Geelong" is what each of them is
+        last = span.text.rsplit(" and ", 1)[1]
+        at = span.start + len(span.text) - len(last)
+        return classify_name(text, Span(at, span.end, span.kind, last), known)
     toks = span.text.split()
     if len(toks) in (2, 3) and all(t[:1].isupper() and t[1:].islower() for t in toks):
         return qt.PERSON

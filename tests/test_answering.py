@@ -421,3 +421,23 @@ def test_what_a_name_is_comes_from_the_collection_when_its_sentence_gives_no_clu
     # "Port Elm" has the shape of a person's name; "live in Port Elm" says it is a place
     ans = relief_assistant.ask("Which town holds the largest pear market of the region?")
     assert ans.short_answer == "Port Elm"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "kind"),
+    [
+        ("In 1854 at Ballarat there was a rebellion.", "Ballarat", "place"),
+        (
+            "Labor is strongest in the cities of Bendigo and Geelong.",
+            "Bendigo and Geelong",
+            "place",
+        ),
+        ("In 1900, the Los Angeles Times defined the region.", "Los Angeles Times", "org"),
+    ],
+)
+def test_what_a_name_is(text: str, name: str, kind: str) -> None:
+    from qa import spans
+
+    found = {s.text: spans.classify_name(text, s) for s in spans.names(text)}
+    assert found.get(name) == kind
+    assert not any(n.startswith("In ") for n in found)  # "In 1854" is no name
