@@ -104,6 +104,7 @@ class Candidate:
     bigram: float = 0.0
     local: float = 0.0
     missing: float = 0.0
+    anaphoric: bool = False  # opens with "it", "this", "such …": about the sentence before
     follow: float = 0.0  # a follow-up read near where the previous question's answer is
     absent: float = 0.0  # a question name or figure the sentence's whole article never mentions
     short: sp.Span | None = None
@@ -218,6 +219,10 @@ _ARTICLE_REF = re.compile(
 )
 _ORDINALS = frozenset(
     "first second third fourth fifth sixth seventh eighth ninth tenth last final".split()
+)
+_ANAPHORIC_OPENING = re.compile(
+    r"^\W*(?:it|this|that|these|those|its|such\s+[\w\-]+)\b(?!\s*,)",
+    re.IGNORECASE,
 )
 _PRONOUN_SUBJECT = re.compile(
     r"\b(?:he|she|they|it|his|her|their)\b(?:\s+\w+)?\s*(?:said|says|added|noted|told|wrote)?",
@@ -917,6 +922,7 @@ class Reader:
             ctx = self._ctx_terms(sid)
             lexical = q.cover(a.terms)
             context = q.cover(ctx)
+
             bigram = len(q.bigrams & a.bigrams) / len(q.bigrams) if q.bigrams else 0.0
             missing = max(
                 (self.idf(t) / self._idf_max for t in q.constraints if t not in ctx), default=0.0
@@ -931,6 +937,9 @@ class Reader:
                 bigram=bigram,
                 missing=missing,
                 absent=self._absent(sent.article_id, q) if missing else 0.0,
+                # "It caused the most property damage …": what "it" is, is in the sentence
+                # before, so for ranking the question's words there count as its own
+                anaphoric=bool(_ANAPHORIC_OPENING.match(sent.text)) and self._prev(sid) >= 0,
             )
             if anchor >= 0 and sent.article_id == self.index.sentences[anchor].article_id:
                 c.follow = 1.0 if abs(sid - anchor) <= _FOLLOW_NEAR else 0.5
@@ -1028,7 +1037,7 @@ class Reader:
             s.w_dense * c.dense
             + s.w_clause * c.clause
             + s.w_passage * c.passage
-            + s.w_lexical * c.lexical
+            + s.w_lexical * (max(c.lexical, c.context) if c.anaphoric else c.lexical)
             + s.w_context * c.context
             + s.w_type * c.typed
             + s.w_bigram * c.bigram

@@ -186,6 +186,13 @@ Growers there picked 5,000 tonnes of pears this autumn, a record.
 Most of the growers live in Port Elm.
 Port Elm holds the largest pear market of the region.
 """,
+    "storm.md": """---
+id: storm
+title: "Weather"
+---
+A storm struck the coast of Marn in May, the worst storm at Marn in years.
+It wrecked the old lighthouse.
+""",
     "port.md": """---
 id: port
 title: "Harbour of Valmo"
@@ -441,3 +448,9 @@ def test_what_a_name_is(text: str, name: str, kind: str) -> None:
     found = {s.text: spans.classify_name(text, s) for s in spans.names(text)}
     assert found.get(name) == kind
     assert not any(n.startswith("In ") for n in found)  # "In 1854" is no name
+
+
+def test_a_sentence_about_it_is_read_with_the_sentence_before(relief_assistant: Assistant) -> None:
+    # "It wrecked …" is about the storm named one sentence earlier
+    ans = relief_assistant.ask("What did the storm at Marn wreck?")
+    assert "old lighthouse" in ans.answer
