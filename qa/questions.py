@@ -309,6 +309,7 @@ _AUX = frozenset(
 )
 _BEEN = frozenset(("been", "being"))
 _PARTICLES = frozenset("away up out off down back".split())
+_LIGHT_VERBS = frozenset("used able going".split())
 _REASON_FRAMES = frozenset("credit blame attribute".split())
 _SPEECH_VERBS = frozenset("say said says tell told claim claimed think believe believes".split())
 _WH_WORDS = frozenset("who whom whose what which when where why how".split())
@@ -388,6 +389,13 @@ def predicate_words(question: str, stopwords: frozenset[str]) -> list[str]:
         ):
             out.append(t)
             break
+    if out and out[0] in _LIGHT_VERBS:
+        # "What is used to broadly define …": the verb after "to" carries the meaning
+        j = low.index(out[0]) + 1
+        if j < len(low) and low[j] == "to":
+            rest = [t for t in low[j + 1 :] if not t.endswith("ly")]
+            if rest and rest[0] not in stopwords:
+                out = [rest[0]]
     if out and out[0] in _REASON_FRAMES:
         # "What did Ruto credit for Kenya winning a seat …": the verb asks for the reason;
         # what the reason is for is the verb after "for"

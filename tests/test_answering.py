@@ -327,6 +327,8 @@ def test_last_year_is_a_time_not_a_missing_name(relief_assistant: Assistant) -> 
         ("What did the watchdog say the force should be converted into?", "converted"),
         ("What did Ruto credit for Kenya winning a seat on the council?", "winning"),
         ("On which channel did Ruto say Kenya would not walk away from Haiti?", "walk"),
+        ("What is typically used to broadly define complexity measures?", "define"),
+        ("What was the total amount the MSS was expected to receive?", "expected"),
     ],
 )
 def test_the_questions_main_verb_is_found(question: str, verb: str) -> None:
