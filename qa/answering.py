@@ -213,8 +213,9 @@ _FRAME_WORDS = (
 # "…, according to the article on Ruto's UN assessment": words that pick the article, not
 # words the answering sentence should hold
 _ARTICLE_REF = re.compile(
-    r",?\s*\b(?:according to|as (?:reported|described|told) in|in|from)\s+(?:the|an?|this|that)\s+"
-    r"(?:[\w’'\-]+\s+)?(?:article|report|story|piece|coverage|account)\b[^?]*",
+    r",?\s*\b(?:(?:according to|as (?:reported|described|told) in)\s+(?:the|an?|this|that)\s+"
+    r"(?:[\w’'\-]+\s+)?(?:article|report|story|piece|coverage|account)"
+    r"|(?:in|from)\s+(?:the|this|that)\s+(?:article|story|piece))\b[^?]*",
     re.IGNORECASE,
 )
 _ORDINALS = frozenset(
@@ -922,7 +923,6 @@ class Reader:
             ctx = self._ctx_terms(sid)
             lexical = q.cover(a.terms)
             context = q.cover(ctx)
-
             bigram = len(q.bigrams & a.bigrams) / len(q.bigrams) if q.bigrams else 0.0
             missing = max(
                 (self.idf(t) / self._idf_max for t in q.constraints if t not in ctx), default=0.0

@@ -259,9 +259,12 @@ def names(text: str) -> list[Span]:
             # "the Ministry of Defence and Foreign Affairs")
             at = s
             for piece in frag.split(" and "):
+                at = text.find(piece, at)
+                if at < 0:
+                    break
                 if piece.lower() not in _NOT_NAMES:
                     out.append(Span(at, at + len(piece), "name", piece))
-                at += len(piece) + 5
+                at += len(piece)
         lead = toks[0].lower().rstrip(".")
         if len(toks) > 1 and lead in _TITLES:
             k = 1
@@ -274,10 +277,10 @@ def names(text: str) -> list[Span]:
 
 # words that make a name a body, not a person or place
 _ORG_WORD = re.compile(
-    r"council|nations|police|mission|organi[sz]ation|assembly|watch|network|agency|bank|"
+    r"\b(?:council|nations|police|mission|organi[sz]ation|assembly|watch|network|agency|bank|"
     r"university|ministry|committee|party|army|force|house|academy|group|association|union|court|"
     r"institute|foundation|club|league|corporation|company|times|post|journal|herald|tribune|"
-    r"gazette|news|press|broadcasting",
+    r"gazette|news|press|broadcasting)",
     re.IGNORECASE,
 )
 
