@@ -338,7 +338,7 @@ def predicate_words(question: str, stopwords: frozenset[str]) -> list[str]:
             j = i + 1
             if t in ("how",) and j < len(low) and low[j] in ("many", "much"):
                 j += 1
-            while j < len(low) and (low[j] in focus or low[j].endswith("ly")):
+            while j < len(low) and (low[j] in focus or low[j].endswith("ly") or low[j] == "else"):
                 j += 1
             if j < len(low) and low[j] not in stopwords and not toks[j][:1].isupper():
                 after_wh = j

@@ -328,6 +328,7 @@ def test_last_year_is_a_time_not_a_missing_name(relief_assistant: Assistant) -> 
         ("What did Ruto credit for Kenya winning a seat on the council?", "winning"),
         ("On which channel did Ruto say Kenya would not walk away from Haiti?", "walk"),
         ("What is typically used to broadly define complexity measures?", "define"),
+        ("Who else signed the president's letter?", "signed"),
         ("What was the total amount the MSS was expected to receive?", "expected"),
     ],
 )
