@@ -487,7 +487,12 @@ _REASON = re.compile(
     r"|(?<=,\s)(?:marking|signall?ing|reflecting|underscoring|making it|meaning)\b[^.;]*"
     # what a sentence names as a reason: 'X is one of the reasons Kenya was elected'
     r"|(?:(?<=\bthat\s)|(?<=,\s)|^)(?:(?!\bthat\b)[^,.;])+?(?=\s+(?:is|was|are|were)\s+"
-    r"(?:one of\s+|among\s+)?the\s+(?:main\s+|key\s+|chief\s+|principal\s+)?reasons?\b)",
+    r"(?:one of\s+|among\s+)?the\s+(?:main\s+|key\s+|chief\s+|principal\s+)?reasons?\b)"
+    # the means: 'by investing in …', 'through …'; what a goal takes: 'To achieve X, we must …'
+    r"|\b(?:by|through)\s+[a-z]+ing\b[^.;]*"
+    r"|(?<=,\s)(?:we|they|it|he|she|you|[a-z]+)\s+(?:must|should|need to|have to)\b[^.;]*"
+    # a consequence: '…, complicating the supply of …'
+    r"|(?<=,\s)(?!including|according|following|during|regarding|concerning)[a-z]+ing\b[^.;]*",
     re.IGNORECASE,
 )
 

@@ -457,3 +457,22 @@ def test_a_sentence_about_it_is_read_with_the_sentence_before(relief_assistant: 
     # "It wrecked …" is about the storm named one sentence earlier
     ans = relief_assistant.ask("What did the storm at Marn wreck?")
     assert "old lighthouse" in ans.answer
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "Pledges have yet to be paid, complicating the supply of equipment.",
+            "complicating the supply of equipment",
+        ),
+        ("They won by investing in schools.", "by investing in schools"),
+        ("To achieve lasting change, we must invest in growth.", "we must invest in growth"),
+        ("Gangs control several towns, including Mirebalais.", None),
+    ],
+)
+def test_consequences_and_means_are_reason_clauses(text: str, reason: str | None) -> None:
+    from qa import spans
+
+    found = [s.text for s in spans.reason_candidates(text)]
+    assert found == ([reason] if reason else [])

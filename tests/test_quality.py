@@ -22,7 +22,7 @@ ABSTAIN_FLOOR = 0.90
 # The held-out sets written blind (eval/README.md): regression floors at the level measured
 # after the fixes they prompted. They are far below the goal: the reader generalises much
 # worse to new phrasings than the 103-question figure suggests.
-HELDOUT_FLOORS = {"heldout.jsonl": 0.76, "heldout2.jsonl": 0.69, "heldout3.jsonl": 0.59}
+HELDOUT_FLOORS = {"heldout.jsonl": 0.76, "heldout2.jsonl": 0.69, "heldout3.jsonl": 0.63}
 
 
 @pytest.fixture(scope="module")
