@@ -488,6 +488,8 @@ _REASON = re.compile(
     # what a sentence names as a reason: 'X is one of the reasons Kenya was elected'
     r"|(?:(?<=\bthat\s)|(?<=,\s)|^)(?:(?!\bthat\b)[^,.;])+?(?=\s+(?:is|was|are|were)\s+"
     r"(?:one of\s+|among\s+)?the\s+(?:main\s+|key\s+|chief\s+|principal\s+)?reasons?\b)"
+    # a purpose: '… would help secure the gains made'
+    r"|\b(?:would|will|could|to)\s+help\b[^.;]*"
     # the means: 'by investing in …', 'through …'; what a goal takes: 'To achieve X, we must …'
     r"|\b(?:by|through)\s+[a-z]+ing\b[^.;]*"
     r"|(?<=,\s)(?:we|they|it|he|she|you|[a-z]+)\s+(?:must|should|need to|have to)\b[^.;]*"
@@ -513,6 +515,10 @@ def reason_candidates(text: str) -> list[Span]:
             text[max(0, m.start() - 30) : m.start()]
         ):
             continue  # "one year after the arrival …", "weeks since …": a time, not a cause
+        if re.match(r"[a-z]+ing\b", m.group(0)):
+            item = re.split(r"[,:;]", text[: m.start()].rstrip(", "))[-1].strip()
+            if re.match(r"(?:and\s+)?[a-z]+ing\b", item):
+                continue  # "…: expanding the mandate, boosting support, …": items of a list
         s, e = _clean(text, m.start(), m.end())
         out.append(Span(s, e, qt.REASON, text[s:e]))
     return out

@@ -469,6 +469,8 @@ def test_a_sentence_about_it_is_read_with_the_sentence_before(relief_assistant: 
         ("They won by investing in schools.", "by investing in schools"),
         ("To achieve lasting change, we must invest in growth.", "we must invest in growth"),
         ("Gangs control several towns, including Mirebalais.", None),
+        ("He proposed two steps: expanding the mandate, and boosting support.", None),
+        ("He argued these changes would help secure the gains.", "would help secure the gains"),
     ],
 )
 def test_consequences_and_means_are_reason_clauses(text: str, reason: str | None) -> None:
