@@ -488,6 +488,10 @@ _REASON = re.compile(
     # what a sentence names as a reason: 'X is one of the reasons Kenya was elected'
     r"|(?:(?<=\bthat\s)|(?<=,\s)|^)(?:(?!\bthat\b)[^,.;])+?(?=\s+(?:is|was|are|were)\s+"
     r"(?:one of\s+|among\s+)?the\s+(?:main\s+|key\s+|chief\s+|principal\s+)?reasons?\b)"
+    # the subject of a verb of causing: 'The meager support has hampered the mission'
+    r"|(?:(?<=\bthat\s)|(?<=[“\"])|^)(?:(?!\bthat\b)[^,.;“”\"])+?(?=\s+(?:has\s+|have\s+|had\s+)?"
+    r"(?:hampered|hindered|undermined|held back|slowed|weakened|crippled|caused|triggered|"
+    r"prevented|fuell?ed|complicated)\b)"
     # a purpose: '… would help secure the gains made'
     r"|\b(?:would|will|could|to)\s+help\b[^.;]*"
     # the means: 'by investing in …', 'through …'; what a goal takes: 'To achieve X, we must …'

@@ -471,6 +471,7 @@ def test_a_sentence_about_it_is_read_with_the_sentence_before(relief_assistant: 
         ("Gangs control several towns, including Mirebalais.", None),
         ("He proposed two steps: expanding the mandate, and boosting support.", None),
         ("He argued these changes would help secure the gains.", "would help secure the gains"),
+        ("“The meager support has hampered the mission,” he said.", "The meager support"),
     ],
 )
 def test_consequences_and_means_are_reason_clauses(text: str, reason: str | None) -> None:
