@@ -21,7 +21,7 @@ from qa import spans as sp
 from qa.index import Index
 from qa.questions import QuestionInfo
 from qa.retrieval import Hit
-from qa.text import _WORD, STOPWORDS, analyze, normalize_number, words
+from qa.text import _WORD, STOPWORDS, analyze, fold, normalize_number, words
 from qa.text import _stem_words as _stem
 from qa.types import NOT_FOUND_MESSAGE, Answer, Citation
 
@@ -256,7 +256,7 @@ def _initials(name: str) -> list[tuple[str, frozenset[str]]]:
 
 
 def _word_matches(text: str) -> list[tuple[re.Match[str], str]]:
-    return [(m, m.group(0).lower().replace("’", "'")) for m in _WORD.finditer(text)]
+    return [(m, fold(m.group(0))) for m in _WORD.finditer(text)]
 
 
 def _fits_unit(kind: str, text: str) -> bool:
@@ -1303,7 +1303,7 @@ class Reader:
                     self._span_terms[c.text] = terms
             if terms and all(t in qset for t in terms):
                 continue
-            if kind in _TYPED and c.text.lower() in q.lowered:
+            if kind in _TYPED and " ".join(words(c.text)) in q.lowered:
                 continue
             kept.append(c)
         if not kept:

@@ -71,7 +71,7 @@ from qa.types import Article, Passage, Sentence
 
 _T = TypeVar("_T")
 FORMAT = "qa-index"
-FORMAT_VERSION = 2  # 2: clause vectors (qa.clauses)
+FORMAT_VERSION = 3  # 2: clause vectors (qa.clauses); 3: accent-free BM25 terms (qa.text.fold)
 MMAP_PASSAGES = 200_000  # indexes this large keep their float16 vectors memory-mapped
 _REBUILD_HINT = "run `qa index --rebuild PATH...` to rebuild it"
 

@@ -225,9 +225,20 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 _WORD = re.compile(r"[^\W_]+(?:[.,'’\-][^\W_]+)*", re.UNICODE)
 
 
+def fold(word: str) -> str:
+    """A lower-cased token without accents, so "António" and "Antonio" are one word."""
+    word = word.lower().replace("’", "'")
+    if word.isascii():
+        return word
+    return "".join(
+        ch for ch in unicodedata.normalize("NFKD", word) if not unicodedata.combining(ch)
+    )
+
+
 def words(text: str) -> list[str]:
-    """Lower-cased word tokens (numbers with separators stay whole: ``2,500``, ``1.3``)."""
-    return [w.lower().replace("’", "'") for w in _WORD.findall(text)]
+    """Lower-cased, accent-free word tokens (numbers with separators stay whole: ``2,500``,
+    ``1.3``)."""
+    return [fold(w) for w in _WORD.findall(text)]
 
 
 def word_spans(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:

@@ -185,6 +185,7 @@ title: "Orchards of Tellin"
 Growers there picked 5,000 tonnes of pears this autumn, a record.
 Most of the growers live in Port Elm.
 Port Elm holds the largest pear market of the region.
+Mayor José Núñez praised the pickers’ record autumn harvest.
 """,
     "storm.md": """---
 id: storm
@@ -479,3 +480,16 @@ def test_consequences_and_means_are_reason_clauses(text: str, reason: str | None
 
     found = [s.text for s in spans.reason_candidates(text)]
     assert found == ([reason] if reason else [])
+
+
+def test_a_question_typed_without_accents_finds_accented_words(
+    relief_assistant: Assistant,
+) -> None:
+    from qa.text import analyze
+
+    assert analyze("António’s fiancée") == analyze("Antonio's fiancee")
+    ans = relief_assistant.ask("What did Jose Nunez praise?")
+    assert not ans.abstained
+    assert ans.citations[0].article_id == "orchards"
+    assert "José Núñez" in ans.answer  # quoted as written
+    check_quotes(relief_assistant, ans)

@@ -51,7 +51,7 @@ def test_index_describes_itself(tmp_path: Path) -> None:
     build(make_corpus(tmp_path / "c"), tmp_path / "ix")
     index = load_index(tmp_path / "ix")
     m = index.manifest
-    assert m["format"] == "qa-index" and m["format_version"] == 2
+    assert m["format"] == "qa-index" and m["format_version"] == 3
     assert m["model"]["name"] == "hash-256" and m["model"]["dimension"] == 256
     assert m["tokenizer"]["name"] == "cl100k_base"
     assert m["chunking"]["max_tokens"] == 128
