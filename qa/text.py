@@ -238,6 +238,8 @@ def fold(word: str) -> str:
 def words(text: str) -> list[str]:
     """Lower-cased, accent-free word tokens (numbers with separators stay whole: ``2,500``,
     ``1.3``)."""
+    if text.isascii():
+        return [w.lower() for w in _WORD.findall(text)]
     return [fold(w) for w in _WORD.findall(text)]
 
 
