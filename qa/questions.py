@@ -90,6 +90,8 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             r"^(?:and )?why\b|\bwhy\b|\bfor what reason\b|\bwhat (?:caused|led to|prompted|is the reason)\b|\bhow come\b"
             r"|\bwhat (?:did|does|do) .* (?:blame|credit)\b"
+            # the means to an end: "How can Kenya and Haiti bring about lasting change?"
+            r"|^(?:and )?how,?\s+(?:[^,]+,\s+)?(?:can|could|should|must)\b"
         ),
     ),
 ]

@@ -93,6 +93,8 @@ def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
         ("When the talks stalled, who stepped in?", "person"),
         ("What part of France were the Normans in?", "other"),
         ("What part of the money arrived?", "percent"),
+        ("How, according to Ruto, can the two countries bring about lasting change?", "reason"),
+        ("How does Victoria rank in population density?", "other"),
     ],
 )
 def test_question_types(question: str, kind: str) -> None:
