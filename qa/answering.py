@@ -10,6 +10,7 @@ import bisect
 import itertools
 import math
 import re
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -369,6 +370,7 @@ class Reader:
         self._sent_names: dict[int, list[sp.Span]] = {}
         self._acronyms: dict[str, frozenset[str]] | None = None
         self._article_terms: dict[str, frozenset[str]] = {}
+        self._article_titles: dict[str, dict[str, frozenset[str]]] = {}
         self._ctx_sets: dict[int, frozenset[str]] = {}
         self._ctx_lists: dict[int, list[str]] = {}
         self._unit_memo: dict[tuple[int, int, int], tuple[list[str], list[str]]] = {}
@@ -924,9 +926,13 @@ class Reader:
             lexical = q.cover(a.terms)
             context = q.cover(ctx)
             bigram = len(q.bigrams & a.bigrams) / len(q.bigrams) if q.bigrams else 0.0
-            missing = max(
-                (self.idf(t) / self._idf_max for t in q.constraints if t not in ctx), default=0.0
-            )
+            unmet = [t for t in q.constraints if t not in ctx]
+            if unmet:
+                # "The President noted …" names Ruto in an article about President Ruto
+                # (not when the question says "President" itself: then it may be another's)
+                titles = ctx - q.weights.keys()
+                unmet = [t for t in unmet if not self._titled(sent.article_id, titles, t)]
+            missing = max((self.idf(t) / self._idf_max for t in unmet), default=0.0)
             c = Candidate(
                 sid,
                 dense=float(d),
@@ -989,6 +995,27 @@ class Reader:
             if cover > got:
                 best, got = sid, cover
         return best if got >= _ANCHOR_COVER else -1
+
+    def _titled(self, article_id: str, near: frozenset[str], term: str) -> bool:
+        """Whether a title in ``near`` ("the President") stands for a name holding ``term``:
+        the name the article most often writes after that title ("President William Ruto")."""
+        titles = self._article_titles.get(article_id)
+        if titles is None:
+            counts: dict[str, Counter[str]] = {}
+            first, last = self.index.article_slices(self.index.article_pos[article_id])[0]
+            for sid in range(first, last):
+                for title, name in sp.titled_names(self.index.sentences[sid].text):
+                    # "President William Ruto" and "President Ruto" are one person
+                    counts.setdefault(_stem([title])[0], Counter())[name.split()[-1]] += 1
+            titles = {}
+            for title, names in counts.items():
+                ranked = names.most_common(2)
+                if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+                    titles[title] = frozenset(analyze(ranked[0][0]))
+            if len(self._article_titles) >= _ARTICLE_CACHE:
+                self._article_titles.clear()
+            self._article_titles[article_id] = titles
+        return any(term in names for title, names in titles.items() if title in near)
 
     def _absent(self, article_id: str, q: _Query) -> float:
         """The rarest name or figure of the question that the article never mentions (a question

@@ -25,6 +25,12 @@ NUMBER, MONEY, PERCENT, DATE, PERSON, PLACE, ORG, REASON, LIST, OTHER = (
     "other",
 )
 
+# "cite as one reason", "gave as the main cause": what is asked for is a reason
+_CITED = (
+    r"\b(cite|cited|give|gave|name|named|offer|offered) as (?:an? |the |one |another )?"
+    r"(?:main |key |chief )?(?:reasons?|causes?|explanations?|justifications?)\b"
+)
+
 _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         MONEY,
@@ -74,7 +80,7 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         PLACE,
         re.compile(
-            r"\bwhere\b|\b(?:which|what) (?:(?!(?:is|are|was|were|the|an?|did|does|do|of)\b)[\w’'\-]+ )?(?:country|countries|city|cities|place|places|region|regions|area|areas|town|nation|nations|capital|site|sites|state|continent|location|neighbou?rhoods?|island)\b|\bfrom where\b"
+            r"\bwhere\b|\b(?:which|what) (?:(?!(?:is|are|was|were|the|an?|did|does|do|of)\b)[\w’'\-]+ )?(?:country|countries|city|cities|place|places|region|regions|area|areas|towns?|villages?|districts?|provinces?|county|venues?|nation|nations|capital|site|sites|state|continent|locations?|neighbou?rhoods?|islands?)\b|\bfrom where\b"
         ),
     ),
     (
@@ -90,6 +96,10 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
         re.compile(
             r"^(?:and )?why\b|\bwhy\b|\bfor what reason\b|\bwhat (?:caused|led to|prompted|is the reason)\b|\bhow come\b"
             r"|\bwhat (?:did|does|do) .* (?:blame|credit)\b"
+            # "What did Ruto cite as one reason …", "What is one reason …"
+            r"|"
+            + _CITED
+            + r"|\bwhat (?:is|was) (?:one|a|another|the main|a key) (?:reason|cause)\b"
             # the means to an end: "How can Kenya and Haiti bring about lasting change?"
             r"|^(?:and )?how,?\s+(?:[^,]+,\s+)?(?:can|could|should|must)\b"
         ),
@@ -141,7 +151,11 @@ def _check_encodable(text: str, what: str) -> None:
         raise QuestionError(f"{what} is not valid Unicode text (at character {err.start})") from err
 
 
-_SUBORDINATE = re.compile(r"\s(?:when|where|while|after|before|because|since|until|as)\b.*$")
+_SUBORDINATE = re.compile(
+    r"\s(?:when|where|while|after|before|because|since|until|"
+    # "as" opens a clause, but not in "cite as one reason"
+    r"as(?! (?:an? |the |one |another )?(?:main |key |chief )?(?:reason|cause|explanation)))\b.*$"
+)
 
 
 # a leading time clause before the question proper: "When X happens, what …?"
@@ -284,7 +298,27 @@ def focus_words(question: str, stopwords: frozenset[str]) -> list[str]:
     m = _FOCUS_TRIGGER.search(question)
     if m is None:
         return []
-    raw = re.findall(r"[\w’'\-]+", m.group(1))
+    run = _noun_run(m.group(1), stopwords)
+    lead = _PARTITIVE.match(question)
+    if lead is not None and m.group(0)[:3].lower() == "how" and not (run and _plural(run[-1])):
+        # "Of the 989 officers serving …, how many came from Kenya?" counts officers
+        return _noun_run(lead.group(1), stopwords) or run
+    return run
+
+
+# a leading partitive naming the whole a "how many" question counts in
+_PARTITIVE = re.compile(
+    r"^(?:of|out of|among)\s+(?:the|its|their|these|those|all)?\s*([^,]+),", re.I
+)
+
+
+def _plural(word: str) -> bool:
+    return (word.endswith("s") and not word.endswith(("ss", "'s"))) or word in _IRREGULAR_PLURALS
+
+
+def _noun_run(phrase: str, stopwords: frozenset[str]) -> list[str]:
+    """The noun phrase at the start of ``phrase``, head last."""
+    raw = re.findall(r"[\w’'\-]+", phrase)
     toks = [t.lower().replace("’", "'") for t in raw]
     while toks and toks[0] in _FOCUS_SKIP:
         toks.pop(0)
@@ -301,7 +335,7 @@ def focus_words(question: str, stopwords: frozenset[str]) -> list[str]:
         ):
             break  # a verb: "… leader controls most …", "… Secretary-General received Ruto’s …"
         run.append(t)
-        if (t.endswith("s") and not t.endswith(("ss", "'s"))) or t in _IRREGULAR_PLURALS:
+        if _plural(t):
             break  # a plural head ends the phrase
     return [t for t in run if not t.endswith("'s")] or run
 
@@ -403,4 +437,12 @@ def predicate_words(question: str, stopwords: frozenset[str]) -> list[str]:
         # what the reason is for is the verb after "for"
         j = low.index(out[0])
         out = [t for t in low[j + 1 :] if t.endswith("ing") and t not in stopwords][:1]
+    cited = _CITED_REASON.search(question)
+    if out and cited is not None and out[0] == cited.group(1).lower():
+        # "What did Ruto cite as one reason Kenya won a seat …": the verb of what the
+        # reason is for ("won")
+        return predicate_words("did " + question[cited.end() :], stopwords)
     return out
+
+
+_CITED_REASON = re.compile(_CITED + r"(?: (?:why|that))?", re.I)

@@ -240,8 +240,9 @@ def names(text: str) -> list[Span]:
         toks = frag.split()
         while toks and toks[-1].lower() in ("of", "de", "and", "the"):
             toks.pop()
-        while len(toks) > 1 and toks[0].lower() in _LEAD_PREPS:
-            s = text.index(toks[1], s + len(toks[0]))  # "In 1854 at Ballarat", "By Friday"
+        while len(toks) > 1 and (toks[0].lower() in _LEAD_PREPS or toks[0] == "the"):
+            # "In 1854 at Ballarat", "By Friday", "At the UN General Assembly"
+            s = text.index(toks[1], s + len(toks[0]))
             toks.pop(0)
         if not toks or not toks[0][:1].isupper():
             continue
@@ -265,14 +266,36 @@ def names(text: str) -> list[Span]:
                 if piece.lower() not in _NOT_NAMES:
                     out.append(Span(at, at + len(piece), "name", piece))
                 at += len(piece)
-        lead = toks[0].lower().rstrip(".")
-        if len(toks) > 1 and lead in _TITLES:
-            k = 1
-            while k < len(toks) - 1 and toks[k].lower() in _TITLES:
-                k += 1
-            inner = text.index(toks[k], s)
-            out.append(Span(inner, e, "name", text[inner:e]))
+        k = _after_title(toks)
+        if k > 0:
+            # "President William Ruto", "Dominican President Luis Abinader": the name after the
+            # title is a name of its own
+            inner = text.index(toks[k], text.index(toks[k - 1], s) + len(toks[k - 1]))
+            if not _ORG_WORD.search(text[inner:e]):  # not "Assembly" of "General Assembly"
+                out.append(Span(inner, e, "name", text[inner:e]))
     return out
+
+
+def titled_names(text: str) -> list[tuple[str, str]]:
+    """(title word, name) for each name written after a title: "Dominican President Luis
+    Abinader" -> ('president', 'Luis Abinader')."""
+    out = []
+    for m in _NAME.finditer(text):
+        toks = m.group(0).split()
+        k = _after_title(toks)
+        if k > 0 and not _ORG_WORD.search(" ".join(toks[k:])):
+            out.append((toks[k - 1].lower().rstrip("."), " ".join(toks[k:]).rstrip(".,")))
+    return out
+
+
+def _after_title(toks: list[str]) -> int:
+    """The index of the first word after the last title word of a capitalised run ("Haiti
+    Prime Minister Garry Conille" -> 3); 0 when no title word precedes the run's last word."""
+    k = 0
+    for i, tok in enumerate(toks[:-1]):
+        if tok.lower().rstrip(".") in _TITLES and toks[i + 1].lower().rstrip(".") not in _TITLES:
+            k = i + 1
+    return k
 
 
 # words that make a name a body, not a person or place
@@ -303,6 +326,7 @@ def _name_cue(text: str, span: Span) -> str | None:
     if (
         prev in _TITLES
         or frag.split()[0].lower().rstrip(".") in _TITLES
+        or _after_title(frag.split()) > 0
         or _PERSON_VERBS.match(text[span.end : span.end + 40])
     ):
         return qt.PERSON

@@ -95,6 +95,10 @@ def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
         ("What part of the money arrived?", "percent"),
         ("How, according to Ruto, can the two countries bring about lasting change?", "reason"),
         ("How does Victoria rank in population density?", "other"),
+        ("What did the harbour master cite as one reason trade doubled?", "reason"),
+        ("What is one reason the talks failed?", "reason"),
+        ("Who served as the head of the mission?", "person"),
+        ("In what venue did the two leaders meet?", "place"),
     ],
 )
 def test_question_types(question: str, kind: str) -> None:
@@ -203,6 +207,18 @@ title: "Harbour of Valmo"
 Several countries, including Finland and Estonia, have reiterated their support for the clinics, but without sending any new doctors.
 The harbour master noted that the new cranes are one of the reasons trade at Valmo doubled this year.
 Dock workers called for cranes, tugboats and safety nets to keep the harbour running at night.
+""",
+    "dam.md": """---
+id: dam
+title: ""
+---
+President Lena Ost has called on neighbours to honour their pledges to the Tarn dam.
+She spoke after talks with the Dravian envoy at Castle Hall, Marlow, on Friday.
+President Ost said the dam is on schedule.
+The talks follow a letter from Dravian President Ivo Petrak, co-signed by two former Dravian heads of state, urging support for the dam.
+The President noted that the new locks are one of the reasons river trade doubled last year.
+Dam crews now include 90 engineers from three countries.
+Norland has provided 60 engineers, with others coming from Dravia and Latvia.
 """,
 }
 
@@ -326,6 +342,7 @@ def test_last_year_is_a_time_not_a_missing_name(relief_assistant: Assistant) -> 
         ("How many officers did he say Kenya would send?", "send"),
         ("Which gang leader controls most of the capital?", "controls"),
         ("How many officers have died in Haiti?", "died"),
+        ("What did the minister cite as one reason exports rose?", "rose"),
         ("How many people did he say have been displaced?", "displaced"),
         ("What did the watchdog say the force should be converted into?", "converted"),
         ("What did Ruto credit for Kenya winning a seat on the council?", "winning"),
@@ -495,3 +512,52 @@ def test_a_question_typed_without_accents_finds_accented_words(
     assert ans.citations[0].article_id == "orchards"
     assert "José Núñez" in ans.answer  # quoted as written
     check_quotes(relief_assistant, ans)
+
+
+def test_a_title_stands_for_the_person_the_article_gives_it_to(
+    relief_assistant: Assistant,
+) -> None:
+    # "The President noted …" in an article about President Ost: Ost's words, so the
+    # sentence is not missing the name the question asks about
+    from qa.questions import analyze_question
+
+    question = "What did Ost cite as one reason river trade doubled?"
+    ans = relief_assistant.ask(question)
+    assert not ans.abstained
+    assert ans.short_answer == "the new locks"
+    info = analyze_question(question)
+    qvec = relief_assistant.embedder.encode([info.query])[0]
+    hits = relief_assistant.retriever.search(info.query, qvec, k=10)
+    best = relief_assistant.reader.rank(info, qvec, hits)[0]
+    assert "The President noted" in relief_assistant.index.sentences[best.sid].text
+    assert best.missing == 0.0
+
+
+def test_the_name_after_a_title_inside_a_longer_name_is_a_person(
+    relief_assistant: Assistant,
+) -> None:
+    from qa import spans
+
+    text = "a letter from Dravian President Ivo Petrak, co-signed by two former heads of state"
+    assert "Ivo Petrak" in [s.text for s in spans.candidates(text, "person")]
+    ans = relief_assistant.ask("Which Dravian president sent a letter urging support for the dam?")
+    assert not ans.abstained
+    assert ans.short_answer is not None and "Ivo Petrak" in ans.short_answer
+    assert [s.text for s in spans.names("At the UN General Assembly in New York")] == [
+        "UN General Assembly",
+        "New York",
+    ]
+
+
+def test_a_venue_question_is_answered_with_the_place(relief_assistant: Assistant) -> None:
+    ans = relief_assistant.ask("In what venue did Ost hold talks with the Dravian envoy?")
+    assert not ans.abstained
+    assert ans.short_answer in ("Castle Hall", "Marlow")
+
+
+def test_how_many_of_a_whole_named_first_counts_that_whole(relief_assistant: Assistant) -> None:
+    ans = relief_assistant.ask(
+        "Of the 90 engineers in the dam crews from three countries, how many came from Norland?"
+    )
+    assert not ans.abstained
+    assert ans.short_answer == "60"
