@@ -1206,9 +1206,10 @@ class Reader:
                 c.typed *= 0.5
             if short is not None and kind == qt.PERSON and short.kind == "role":
                 c.typed = 0.0 if q.needs_name else 0.6
-            if short is not None and q.role and not self._has_role(c.sid, q):
+            unroled = bool(q.role) and not self._has_role(c.sid, q)
+            if short is not None and unroled:
                 c.typed *= 0.5  # "Who is the commander of …": a name, but not said to be that
-            c.noname = q.needs_name and c.typed == 0.0
+            c.noname = (q.needs_name and c.typed == 0.0) or unroled
         elif kind in (qt.REASON, qt.LIST):
             c.typed = 0.3 if short is None else (1.0 if where == c.sid else 0.7)
         else:

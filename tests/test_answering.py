@@ -219,6 +219,7 @@ The talks follow a letter from Dravian President Ivo Petrak, co-signed by two fo
 The President noted that the new locks are one of the reasons river trade doubled last year.
 Dam crews now include 90 engineers from three countries.
 Norland has provided 60 engineers, with others coming from Dravia and Latvia.
+The Red Lantern Society deployed its medical teams to the dam site in June.
 """,
 }
 
@@ -561,3 +562,13 @@ def test_how_many_of_a_whole_named_first_counts_that_whole(relief_assistant: Ass
     )
     assert not ans.abstained
     assert ans.short_answer == "60"
+
+
+def test_who_holds_a_role_is_not_answered_by_a_sentence_without_that_role(
+    relief_assistant: Assistant,
+) -> None:
+    # the sentence says who deployed the teams, not who directs them
+    ans = relief_assistant.ask("Who is the director of the medical teams deployed to the dam site?")
+    assert ans.abstained
+    ans = relief_assistant.ask("Who deployed medical teams to the dam site?")
+    assert ans.short_answer == "The Red Lantern Society"
