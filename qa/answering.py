@@ -34,7 +34,8 @@ _SPEECH = re.compile(
     re.IGNORECASE,
 )
 _SIGNED = (qt.PERCENT, qt.MONEY)
-_TYPED = (*_FIGURE_TYPES, qt.DATE, qt.PERSON, qt.PLACE, qt.ORG)
+_NAMED = (qt.PERSON, qt.PLACE, qt.ORG)
+_TYPED = (*_FIGURE_TYPES, qt.DATE, *_NAMED)
 _LEADING_REFERENCE = re.compile(
     r"^\W*(?:he|she|they|it|this|these|those|his|her|their|its|the (?:organization|group))\b",
     re.IGNORECASE,
@@ -145,6 +146,8 @@ class _Query:
     role: str = ""  # stem of the role a "who is the X of …" question asks for
     share_of: list[str] = field(default_factory=list)  # "what share of the country's people"
     text: str = ""  # the question as written
+    name_kind: str = ""  # what "What is the name of the …" names (person, place, org), if said
+    acronyms: frozenset[str] = frozenset()  # the question's acronyms ("MSS"), lower-cased
 
     def cover(self, terms: frozenset[str] | set[str]) -> float:
         """Weighted share of the question's terms found in ``terms`` (derived forms such as
@@ -161,6 +164,7 @@ class _Query:
 
 
 _VARIANT_CREDIT = 0.6
+_ACRONYM_WORD = re.compile(r"\b[A-Z][A-Z0-9&]{1,7}\b")
 _WORD_CACHE_MAX = 300_000
 _ADDITIONAL = re.compile(r"(?:another|additional|extra|more(?!\s+than))\b", re.IGNORECASE)
 _OWNER = re.compile(
@@ -850,6 +854,8 @@ class Reader:
             owner=self._owner(info),
             role=role,
             share_of=_of_words(info.text, _RATIO_OF.search(info.text)),
+            name_kind=qt.named_kind(info.text),
+            acronyms=frozenset(a.lower() for a in _ACRONYM_WORD.findall(info.text)),
         )
 
     @staticmethod
@@ -978,6 +984,13 @@ class Reader:
             for c in cands[:3]:
                 c.short = self._short_answer(c.sid, q)
                 c.short_sid = c.sid if c.short is not None else -1
+                if q.needs_name:
+                    # "What is the name of the successor force?": only a name answers it, not
+                    # "the mandate of this force"
+                    c.noname = c.short is None
+                    c.score = self._score(c)
+            if q.needs_name:
+                cands[:3] = sorted(cands[:3], key=lambda c: -c.score)
         self._last_query = (info, q)
         return cands
 
@@ -1318,6 +1331,15 @@ class Reader:
             found = self._typed_spans(sid, kind)
             aligned = self._verb_places(text, q) if kind == qt.PLACE and q.pred else []
             found = found + aligned
+        elif q.needs_name:
+            # "What is the name of the stadium …": a name, not any phrase; and for "the name of
+            # the successor force", not one said to be a person's or a place's
+            known = self.known_names()
+            found = [
+                sp.Span(n.start, n.end, kind, n.text)
+                for n in sp.names(text)
+                if not q.name_kind or sp.said_kind(text, n, known) in (None, q.name_kind)
+            ]
         else:
             found = sp.phrase_candidates(text, set(q.weights))
         qset = q.weights
@@ -1333,6 +1355,8 @@ class Reader:
                 continue
             if kind in _TYPED and " ".join(words(c.text)) in q.lowered:
                 continue
+            if (kind in _NAMED or q.needs_name) and not q.acronyms.isdisjoint(sp.acronyms(text, c)):
+                continue  # "the Multinational Security Support Mission (MSS)" when asked of the MSS
             kept.append(c)
         if not kept:
             return None

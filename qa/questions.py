@@ -277,6 +277,20 @@ def wants_name(question: str) -> bool:
     return bool(_WANTS_NAME.search(question))
 
 
+def named_kind(question: str) -> str:
+    """What a "What is the name of …" question names, read as "which …" would be: "the name
+    of the successor force" -> org, "of the state …" -> place; "" when the kind is not said
+    or no name is asked for."""
+    m = _WANTS_NAME.search(question)
+    if m is None:
+        return ""
+    rest = re.sub(
+        r"^(?:the|this|that|its|their|his|her|an?)\s+", "", question[m.end() :].strip(), flags=re.I
+    )
+    kind = answer_type("which " + rest)
+    return kind if kind in (PERSON, PLACE, ORG) else ""
+
+
 _FOCUS_TRIGGER = re.compile(
     r"\b(?:how (?:many|much)|(?:which|what)(?! (?:is|was|are|were|did|does|do|has|have|had)\b))"
     r"\s+((?:[\w’'\-]+\s*){1,8})",

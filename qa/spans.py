@@ -64,8 +64,11 @@ _DATE = re.compile(
 )
 _NAME = re.compile(
     r"(?<![\w’'])(?:[A-Z][\w’'\-.]*|[A-Z]{2,})(?:\s+(?:(?:of|de|du|la|van|von|bin|al|and|the)\s+)?"
-    r"(?:[A-Z][\w’'\-.]*|\d+))*"
+    # an acronym inside a name: "the Multinational Security Support (MSS) Mission"
+    r"(?:[A-Z][\w’'\-.]*|\d+|\([A-Z][A-Z0-9&]{1,7}\)(?=\s+[A-Z])))*"
 )
+_ACRONYM = re.compile(r"\(([A-Z][A-Z0-9&]{1,7})\)")
+_NAME_LINKS = frozenset(("of", "de", "du", "la", "van", "von", "bin", "al", "and", "the"))
 _TITLES = frozenset(
     [
         "president",
@@ -276,6 +279,20 @@ def names(text: str) -> list[Span]:
     return out
 
 
+def acronyms(text: str, span: Span) -> frozenset[str]:
+    """The acronyms (lower-cased) a name in ``text`` goes by: its initials, one written inside
+    it ("Multinational Security Support (MSS) Mission") or just after it ("Human Rights Watch
+    (HRW)")."""
+    found = {m.group(1).lower() for m in _ACRONYM.finditer(span.text)}
+    after = _ACRONYM.match(text, span.end + 1) if text[span.end : span.end + 1] == " " else None
+    if after is not None:
+        found.add(after.group(1).lower())
+    toks = [t for t in span.text.split() if t[:1].isupper() and t.lower() not in _NAME_LINKS]
+    if len(toks) >= 2:
+        found.add("".join(t[0] for t in toks).lower())
+    return frozenset(found)
+
+
 def titled_names(text: str) -> list[tuple[str, str]]:
     """(title word, name) for each name written after a title: "Dominican President Luis
     Abinader" -> ('president', 'Luis Abinader')."""
@@ -353,6 +370,16 @@ def classify_name(text: str, span: Span, known: Mapping[str, str] | None = None)
     if len(toks) in (2, 3) and all(t[:1].isupper() and t[1:].islower() for t in toks):
         return qt.PERSON
     return qt.PLACE if len(toks) == 1 else qt.ORG
+
+
+def said_kind(text: str, span: Span, known: Mapping[str, str] | None = None) -> str | None:
+    """What the words around a name, or the collection's other mentions of it, say it is:
+    person, place or org; None when nothing says (its shape alone does not: "Tarn Boatworks"
+    looks like "Piet Vos")."""
+    cue = _name_cue(text, span)
+    if cue is None and known:
+        cue = known.get(span.text)
+    return cue
 
 
 def name_kinds(texts: Iterable[str]) -> dict[str, str]:

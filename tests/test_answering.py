@@ -221,6 +221,14 @@ Dam crews now include 90 engineers from three countries.
 Norland has provided 60 engineers, with others coming from Dravia and Latvia.
 The Red Lantern Society deployed its medical teams to the dam site in June.
 """,
+    "river.md": """---
+id: river
+title: "River patrols on the Tarn"
+---
+The Joint River Patrol (JRP) Force has guarded the river near Tarn since 2019.
+The mandate of this force, which is set to end in June, has cut smuggling by half, said Minister Piet Vos.
+Its patrol boats were built by Tarn Boatworks, a family firm.
+""",
 }
 
 
@@ -572,3 +580,44 @@ def test_who_holds_a_role_is_not_answered_by_a_sentence_without_that_role(
     assert ans.abstained
     ans = relief_assistant.ask("Who deployed medical teams to the dam site?")
     assert ans.short_answer == "The Red Lantern Society"
+
+
+def test_a_name_with_its_acronym_inside_is_one_name() -> None:
+    from qa.spans import names
+
+    text = "The Joint River Patrol (JRP) Force has guarded the river near Tarn since 2019."
+    assert "The Joint River Patrol (JRP) Force" in [s.text for s in names(text)]
+    # a bracketed word that is not an acronym still ends the name
+    assert "Anna Berg" in [s.text for s in names("Anna Berg (Reuters) Said nothing.")]
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("What is the name of the successor force set to replace the mission?", "org"),
+        ("What is the name of the state the region extends into?", "place"),
+        ("What is the name of the head of the council?", "person"),
+        ("What was the name of the count of Apulia?", ""),
+        ("Which force replaced the mission?", ""),
+    ],
+)
+def test_what_a_name_question_names(question: str, kind: str) -> None:
+    from qa.questions import named_kind
+
+    assert named_kind(question) == kind
+
+
+def test_a_name_question_is_answered_only_by_a_new_name_of_its_kind(
+    relief_assistant: Assistant,
+) -> None:
+    ans = relief_assistant.ask("What is the name of the company that built the patrol boats?")
+    assert ans.short_answer == "Tarn Boatworks"
+    check_quotes(relief_assistant, ans)
+    # no sentence names a successor: not "the mandate of this force" (no name), not
+    # "Piet Vos" (a person, not a force), not "Tarn" (a place), not "The Joint River Patrol
+    # (JRP) Force" (the JRP itself)
+    for question in (
+        "What is the name of the force set to replace the JRP?",
+        "What is the name of the force that will replace the JRP Force?",
+    ):
+        assert relief_assistant.ask(question).abstained, question
