@@ -106,7 +106,7 @@ class Candidate:
     bigram: float = 0.0
     local: float = 0.0
     missing: float = 0.0
-    anaphoric: bool = False  # opens with "it", "this", "such …": about the sentence before
+    anaphoric: bool = False  # opens with "it", "this", "they", "such …": about the sentence before
     follow: float = 0.0  # a follow-up read near where the previous question's answer is
     absent: float = 0.0  # a question name or figure the sentence's whole article never mentions
     short: sp.Span | None = None
@@ -227,7 +227,9 @@ _ORDINALS = frozenset(
     "first second third fourth fifth sixth seventh eighth ninth tenth last final".split()
 )
 _ANAPHORIC_OPENING = re.compile(
-    r"^\W*(?:it|this|that|these|those|its|such\s+[\w\-]+)\b(?!\s*,)",
+    # after a short opening phrase: "In collaboration, they have …"
+    r"^\W*(?:(?:[\w’'\-]+\s+){0,3}[\w’'\-]+,\s*)?"
+    r"(?:it|this|that|these|those|its|they|such\s+[\w\-]+)\b(?!\s*,)",
     re.IGNORECASE,
 )
 _PRONOUN_SUBJECT = re.compile(

@@ -482,7 +482,11 @@ def enumerations(text: str) -> list[Span]:
     out: list[Span] = []
     if ":" in text:
         colon = text.index(":") + 1
-        s, e = _clean(text, colon, len(text))
+        end = len(text)
+        close = text.find("”", colon)
+        if close >= 0 and "“" not in text[colon:close]:
+            end = close  # a quotation ends with the list: "… key sites: A, B and C,” he said.
+        s, e = _clean(text, colon, end)
         if e - s > 3:
             out.append(Span(s, e, qt.LIST, text[s:e]))
     lead = re.compile(

@@ -228,6 +228,8 @@ title: "River patrols on the Tarn"
 The Joint River Patrol (JRP) Force has guarded the river near Tarn since 2019.
 The mandate of this force, which is set to end in June, has cut smuggling by half, said Minister Piet Vos.
 Its patrol boats were built by Tarn Boatworks, a family firm.
+Minister Piet Vos said the JRP crews are working with the Coast Guard to patrol the river, protect the locks and keep traffic moving.
+“Together, they have already reopened key sites: the old mill, the ferry landing and the north lock,” he said.
 """,
 }
 
@@ -621,3 +623,16 @@ def test_a_name_question_is_answered_only_by_a_new_name_of_its_kind(
         "What is the name of the force that will replace the JRP Force?",
     ):
         assert relief_assistant.ask(question).abstained, question
+
+
+def test_they_after_an_opening_phrase_is_read_with_the_sentence_before(
+    relief_assistant: Assistant,
+) -> None:
+    # "Together, they have already reopened key sites: …" — who "they" are is in the sentence
+    # before, which itself lists what the crews do, not the sites
+    ans = relief_assistant.ask(
+        "Which key sites did Piet Vos say the JRP crews and the Coast Guard had reopened together?"
+    )
+    # the list ends with the quotation, not at '” he said'
+    assert ans.short_answer == "the old mill, the ferry landing and the north lock"
+    check_quotes(relief_assistant, ans)
