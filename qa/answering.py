@@ -226,6 +226,12 @@ _ARTICLE_REF = re.compile(
 _ORDINALS = frozenset(
     "first second third fourth fifth sixth seventh eighth ninth tenth last final".split()
 )
+# the setting a report opens with: "At the 80th United Nations General Assembly, …"
+_SETTING = re.compile(
+    r"^\W*((?:at|during|on the sidelines of|speaking at|addressing|in a speech (?:at|to))\s[^,]{3,80}),"
+    r"\s*\S",
+    re.IGNORECASE,
+)
 _ANAPHORIC_OPENING = re.compile(
     # after a short opening phrase: "In collaboration, they have …"
     r"^\W*(?:(?:[\w’'\-]+\s+){0,3}[\w’'\-]+,\s*)?"
@@ -494,9 +500,15 @@ class Reader:
         return self._analysis(sid).terms
 
     def title_terms(self, article_id: str) -> frozenset[str]:
+        """Terms naming what the whole article is about: its title, and the setting its first
+        sentence opens with ("At the 80th United Nations General Assembly, …")."""
         got = self._title_terms.get(article_id)
         if got is None:
             got = frozenset(analyze(self.index.article(article_id).title))
+            first = self.index.article_slices(self.index.article_pos[article_id])[0][0]
+            setting = _SETTING.match(self.index.sentences[first].text)
+            if setting is not None:
+                got = got | frozenset(analyze(setting.group(1)))
             self._title_terms[article_id] = got
         return got
 

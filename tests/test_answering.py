@@ -231,6 +231,20 @@ Its patrol boats were built by Tarn Boatworks, a family firm.
 Minister Piet Vos said the JRP crews are working with the Coast Guard to patrol the river, protect the locks and keep traffic moving.
 “Together, they have already reopened key sites: the old mill, the ferry landing and the north lock,” he said.
 """,
+    "summit.md": """---
+id: summit
+title: "Grain talks"
+---
+At the Kessel Harvest Summit, trade minister Ola Lind presented the region's grain forecast.
+Barley prices have held steady since spring.
+Nearly 80 percent of the wheat grown in Oberdal was lost to frost, Lind said, citing farm bureau estimates.
+""",
+    "delegates.md": """---
+id: delegates
+title: "Delegates gather"
+---
+Delegates to the Kessel Harvest Summit gathered in Brill, where Lind cited estimates.
+""",
 }
 
 
@@ -635,4 +649,17 @@ def test_they_after_an_opening_phrase_is_read_with_the_sentence_before(
     )
     # the list ends with the quotation, not at '” he said'
     assert ans.short_answer == "the old mill, the ferry landing and the north lock"
+    check_quotes(relief_assistant, ans)
+
+
+def test_the_setting_a_report_opens_with_holds_for_the_whole_report(
+    relief_assistant: Assistant,
+) -> None:
+    # the report opens "At the Kessel Harvest Summit, …": its later sentences are said there too
+    ans = relief_assistant.ask(
+        "Which area lost most of its wheat to frost, according to estimates Lind cited at the "
+        "Kessel Harvest Summit?"
+    )
+    assert not ans.abstained
+    assert ans.short_answer == "Oberdal"
     check_quotes(relief_assistant, ans)
