@@ -148,6 +148,7 @@ class _Query:
     text: str = ""  # the question as written
     name_kind: str = ""  # what "What is the name of the …" names (person, place, org), if said
     acronyms: frozenset[str] = frozenset()  # the question's acronyms ("MSS"), lower-cased
+    events: tuple[re.Pattern[str], ...] = ()  # kinds of event a figure question counts
 
     def cover(self, terms: frozenset[str] | set[str]) -> float:
         """Weighted share of the question's terms found in ``terms`` (derived forms such as
@@ -225,6 +226,17 @@ _ARTICLE_REF = re.compile(
 )
 _ORDINALS = frozenset(
     "first second third fourth fifth sixth seventh eighth ninth tenth last final".split()
+)
+# kinds of event a count can be of: a count of one kind does not answer a question about
+# another ("How many officers were killed?" is not answered by "600 officers will deploy")
+_EVENT_KINDS = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"\b(?:kill\w*|di(?:e|ed|es|ing)|dead\w*|deaths?|fatal\w*|casualt\w*|murder\w*|slain)\b",
+        r"\b(?:injur\w*|wound\w*|hurt)\b",
+        r"\b(?:kidnap\w*|abduct\w*|hostages?|ransom\w*)\b",
+        r"\b(?:arrest\w*|detain\w*|detention|custody|jailed|imprison\w*)\b",
+    )
 )
 # the setting a report opens with: "At the 80th United Nations General Assembly, …"
 _SETTING = re.compile(
@@ -870,6 +882,9 @@ class Reader:
             share_of=_of_words(info.text, _RATIO_OF.search(info.text)),
             name_kind=qt.named_kind(info.text),
             acronyms=frozenset(a.lower() for a in _ACRONYM_WORD.findall(info.text)),
+            events=tuple(p for p in _EVENT_KINDS if p.search(info.text))
+            if info.answer_type in _FIGURE_TYPES
+            else (),
         )
 
     @staticmethod
@@ -1222,6 +1237,8 @@ class Reader:
             c.far = self._far(c.sid, short, q)
         if kind in _TYPED:
             c.typed = 0.0 if short is None else (1.0 if where == c.sid else 0.7)
+            if short is not None and q.events and not self._of_events(where, q):
+                c.typed = 0.0  # a count, but of another kind of event
             if short is not None and not _fits_unit(kind, short.text):
                 c.typed *= 0.5
             if short is not None and kind == qt.PLACE and not self._locative(where, short):
@@ -1242,6 +1259,15 @@ class Reader:
         else:
             c.typed = 0.5
             c.local = c.lexical
+
+    def _of_events(self, sid: int, q: _Query) -> bool:
+        """The sentence (or the one before) tells of a kind of event the question counts ("killed
+        or injured": either)."""
+        text = self.index.sentences[sid].text
+        prev = self._prev(sid)
+        if prev >= 0:
+            text = self.index.sentences[prev].text + " " + text
+        return any(p.search(text) for p in q.events)
 
     def _near_terms(self, sid: int) -> frozenset[str]:
         """Terms of the sentence and the one before it (not the title)."""

@@ -239,6 +239,13 @@ At the Kessel Harvest Summit, trade minister Ola Lind presented the region's gra
 Barley prices have held steady since spring.
 Nearly 80 percent of the wheat grown in Oberdal was lost to frost, Lind said, citing farm bureau estimates.
 """,
+    "floods.md": """---
+id: floods
+title: "Floods in the north"
+---
+The April floods killed 12 people in the valley towns.
+Rescue crews evacuated 3,000 people from the valley towns after the floods.
+""",
     "delegates.md": """---
 id: delegates
 title: "Delegates gather"
@@ -663,3 +670,24 @@ def test_the_setting_a_report_opens_with_holds_for_the_whole_report(
     assert not ans.abstained
     assert ans.short_answer == "Oberdal"
     check_quotes(relief_assistant, ans)
+
+
+@pytest.mark.parametrize(
+    ("question", "figure"),
+    [
+        ("How many people died in the April floods?", "12"),
+        ("How many people were killed or injured in the floods?", "12"),
+        ("How many people did crews evacuate from the valley towns?", "3,000"),
+        # counts of one kind of event do not answer a question about another
+        ("How many people were injured in the April floods?", None),
+        ("How many people were kidnapped in the valley towns?", None),
+    ],
+)
+def test_a_count_answers_only_for_its_kind_of_event(
+    relief_assistant: Assistant, question: str, figure: str | None
+) -> None:
+    ans = relief_assistant.ask(question)
+    if figure is None:
+        assert ans.abstained
+    else:
+        assert ans.short_answer == figure
