@@ -174,8 +174,10 @@ _OWNER = re.compile(
 )
 _FOLLOW_NEAR = 3  # sentences either side of the previous answer that count as next to it
 _ANCHOR_COVER = 0.3  # how much of the previous question a sentence must cover to anchor
+# "Who is the commander of …", "What is the name of the Kenyan commander leading …"
 _WHO_ROLE = re.compile(
-    r"^\s*(?:and\s+)?who\s+(?:is|was|are|were)\s+the\s+(?:[\w\-]+\s+)?([\w\-]+)\s+(?:of|in|at|for)\b",
+    r"^\s*(?:and\s+)?(?:who\s+(?:is|was|are|were)|what\s+(?:is|was)\s+the\s+name\s+of)\s+the\s+"
+    r"(?:[\w\-]+\s+)?([\w\-]+)\s+(?:of|in|at|for|leading|heading|running|who|that)\b",
     re.IGNORECASE,
 )
 _TIME_AFTER = re.compile(r"\s+(?:year|month|week|day|decade|night|time|season)s?\b", re.I)
@@ -232,7 +234,8 @@ _ORDINALS = frozenset(
 _EVENT_KINDS = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
-        r"\b(?:kill\w*|di(?:e|ed|es|ing)|dead\w*|deaths?|fatal\w*|casualt\w*|murder\w*|slain)\b",
+        r"\b(?:kill\w*|di(?:e|ed|es|ing)|dead\w*|deaths?|fatal\w*|casualt\w*|murder\w*|slain"
+        r"|perish\w*|lost (?:\w+ ){0,2}li(?:fe|ves)|li(?:fe|ves) (?:were |was )?lost)\b",
         r"\b(?:injur\w*|wound\w*|hurt)\b",
         r"\b(?:kidnap\w*|abduct\w*|hostages?|ransom\w*)\b",
         r"\b(?:arrest\w*|detain\w*|detention|custody|jailed|imprison\w*)\b",

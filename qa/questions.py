@@ -25,6 +25,15 @@ NUMBER, MONEY, PERCENT, DATE, PERSON, PLACE, ORG, REASON, LIST, OTHER = (
     "other",
 )
 
+# nouns for people by their role: "the name of the Kenyan commander", "which director"
+_PERSON_NOUNS = (
+    "head|leader|president|chief|commander|minister|official|person|man|woman|secretary|"
+    "secretary-general|diplomat|envoy|director|chairman|chairwoman|spokesman|spokeswoman|"
+    "spokesperson|ambassador|mayor|governor|founder"
+)
+# "What did the mayor credit …" asks what, not who
+_AUX_WORDS = r"(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should)"
+
 # "cite as one reason", "gave as the main cause": what is asked for is a reason
 _CITED = (
     r"\b(cite|cited|give|gave|name|named|offer|offered) as (?:an? |the |one |another )?"
@@ -74,7 +83,8 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
         PERSON,
         re.compile(
             r"^(?:and )?(?:who|whom|whose)\b|\b(?:who|whom|whose)\b|\bname of (?:the |this |that )?"
-            r"(?:\w+ )?(?:head|leader|president|chief|commander|minister|official|person|man|woman)\b|\b(?:which|what) (?:[\w\-]+ ){0,2}(?:person|official|leader|president|minister|man|woman|politician|journalist|author|head|secretary|secretary-general|diplomat|commander|envoy)\b"
+            rf"(?:\w+ )?(?:{_PERSON_NOUNS})\b|\b(?:which|what) (?!{_AUX_WORDS}\b)(?:[\w\-]+ ){{0,2}}"
+            rf"(?:{_PERSON_NOUNS}|politician|journalist|author)\b"
         ),
     ),
     (

@@ -603,6 +603,12 @@ def test_who_holds_a_role_is_not_answered_by_a_sentence_without_that_role(
     assert ans.abstained
     ans = relief_assistant.ask("Who deployed medical teams to the dam site?")
     assert ans.short_answer == "The Red Lantern Society"
+    # asked as "the name of" the role-holder, too
+    for question in (
+        "What is the name of the medical director at the dam site?",
+        "What is the name of the director leading the medical teams deployed to the dam site?",
+    ):
+        assert relief_assistant.ask(question).abstained, question
 
 
 def test_a_name_with_its_acronym_inside_is_one_name() -> None:
@@ -620,6 +626,7 @@ def test_a_name_with_its_acronym_inside_is_one_name() -> None:
         ("What is the name of the successor force set to replace the mission?", "org"),
         ("What is the name of the state the region extends into?", "place"),
         ("What is the name of the head of the council?", "person"),
+        ("What is the name of the medical director at the dam site?", "person"),
         ("What was the name of the count of Apulia?", ""),
         ("Which force replaced the mission?", ""),
     ],
@@ -681,6 +688,9 @@ def test_the_setting_a_report_opens_with_holds_for_the_whole_report(
         # counts of one kind of event do not answer a question about another
         ("How many people were injured in the April floods?", None),
         ("How many people were kidnapped in the valley towns?", None),
+        # "lost their lives" is a death; "lost to frost" is not
+        ("How many farmers in Oberdal lost their lives to frost?", None),
+        ("How much of the wheat grown in Oberdal was lost to frost?", "Nearly 80 percent"),
     ],
 )
 def test_a_count_answers_only_for_its_kind_of_event(
