@@ -38,9 +38,9 @@ _NUMBER = re.compile(
     + _SCALE
     + r"(?:\s?(?:%|percent\b|per cent\b))?|\b"
     + _NUMWORD
-    + r"\b(?:\s(?:"
+    + r"\b(?:\s(?:of\s)?(?:"  # "hundreds of thousands"
     + _NUMWORD
-    + r"))*)",
+    + r")\b)*)",
     re.IGNORECASE,
 )
 _DATE = re.compile(
