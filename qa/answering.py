@@ -250,6 +250,8 @@ _SETTING = re.compile(
 _ANAPHORIC_OPENING = re.compile(
     # after a short opening phrase: "In collaboration, they have …"
     r"^\W*(?:(?:[\w’'\-]+\s+){0,3}[\w’'\-]+,\s*)?"
+    # or after a time adverb: "Today it’s working"
+    r"(?:(?:today|now|then|later|since then|soon|still|again)\s+)?"
     r"(?:it|this|that|these|those|its|they|such\s+[\w\-]+)\b(?!\s*,)",
     re.IGNORECASE,
 )

@@ -230,6 +230,9 @@ The mandate of this force, which is set to end in June, has cut smuggling by hal
 Its patrol boats were built by Tarn Boatworks, a family firm.
 Minister Piet Vos said the JRP crews are working with the Coast Guard to patrol the river, protect the locks and keep traffic moving.
 “Together, they have already reopened key sites: the old mill, the ferry landing and the north lock,” he said.
+The lock school at Tarn was shut by the floods of 2021.
+Today it’s open again, and 40 pilots have passed out, Vos said.
+Minister Vos said 300 boats a month will use the new locks and need trained pilots.
 """,
     "summit.md": """---
 id: summit
@@ -704,3 +707,13 @@ def test_a_count_answers_only_for_its_kind_of_event(
         assert ans.abstained
     else:
         assert ans.short_answer == figure
+
+
+def test_it_after_a_time_word_is_read_with_the_sentence_before(
+    relief_assistant: Assistant,
+) -> None:
+    # "Today it’s open again, and 40 pilots have passed out": "it" is the lock school named in
+    # the sentence before
+    ans = relief_assistant.ask("How many trained pilots has the lock school at Tarn produced?")
+    assert ans.short_answer == "40"
+    check_quotes(relief_assistant, ans)
