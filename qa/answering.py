@@ -34,6 +34,7 @@ _SPEECH = re.compile(
     re.IGNORECASE,
 )
 _SIGNED = (qt.PERCENT, qt.MONEY)
+_PERCENT_WORD = re.compile(r"%|\bper ?cent", re.IGNORECASE)
 _NAMED = (qt.PERSON, qt.PLACE, qt.ORG)
 _TYPED = (*_FIGURE_TYPES, qt.DATE, *_NAMED)
 _LEADING_REFERENCE = re.compile(
@@ -291,7 +292,7 @@ def _word_matches(text: str) -> list[tuple[re.Match[str], str]]:
 
 def _fits_unit(kind: str, text: str) -> bool:
     if kind == qt.PERCENT:
-        return bool(re.search(r"%|per ?cent", text, re.IGNORECASE))
+        return sp.is_share(text)
     if kind == qt.MONEY:
         return bool(re.search(r"[$€£]|dollar|euro|shilling|pound", text, re.IGNORECASE))
     return True
@@ -1402,6 +1403,8 @@ class Reader:
                 continue
             if (kind in _NAMED or q.needs_name) and not q.acronyms.isdisjoint(sp.acronyms(text, c)):
                 continue  # "the Multinational Security Support Mission (MSS)" when asked of the MSS
+            if kind == qt.PERCENT and sp.is_fraction(c.text) and _PERCENT_WORD.search(q.text):
+                continue  # "what percentage …" is answered by a percentage, not "a quarter"
             kept.append(c)
         if not kept:
             return None

@@ -51,8 +51,8 @@ _TYPE_RULES: list[tuple[str, re.Pattern[str]]] = [
     (
         PERCENT,
         re.compile(
-            r"\b(?:what|which) (?:percentage|percent|proportion|share|fraction)\b|\bwhat part\b(?! of (?:the )?[a-z]+ (?:is|are|was|were)\b)"
-            r"|\b(?:what|which) (?:is|was|are|were) the (?:percentage|percent|proportion|share)\b"
+            r"\b(?:what|which) (?:percentage|percent|proportion|portion|share|fraction)\b|\bwhat part\b(?! of (?:the )?[a-z]+ (?:is|are|was|were)\b)"
+            r"|\b(?:what|which) (?:is|was|are|were) the (?:percentage|percent|proportion|portion|share|fraction)\b"
         ),
     ),
     (

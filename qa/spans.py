@@ -194,6 +194,34 @@ def numbers(text: str) -> list[Span]:
     return out
 
 
+# a share given as a fraction: "half", "two-thirds", "a quarter", "one in five"
+_FRACTION = re.compile(
+    r"\b(?:(?:about|nearly|almost|roughly|more than|less than|over|some|at least)\s+)?"
+    r"(?:half|(?:a|one|two)[- ]thirds?|(?:a|one|three)[- ]quarters?|(?:a|one|two|three|four)"
+    r"[- ]fifths?|(?:one|two|three|four|five|nine|\d+) (?:in|out of) (?:\w+))\b",
+    re.IGNORECASE,
+)
+
+
+def fractions(text: str) -> list[Span]:
+    """Shares given as fractions ("Half the population", "one in five Haitians")."""
+    return [Span(m.start(), m.end(), qt.NUMBER, m.group(0)) for m in _FRACTION.finditer(text)]
+
+
+def is_fraction(text: str) -> bool:
+    """A share given only as a fraction ("half", "a quarter"), not as a percentage."""
+    return bool(_FRACTION.fullmatch(text.strip()))
+
+
+def is_share(text: str) -> bool:
+    """A percentage or a fraction: "40%", "90 percent", "half", "one in five"."""
+    return bool(re.search(r"%|per ?cent", text, re.IGNORECASE) or _FRACTION.search(text))
+
+
+def _overlaps(span: Span, others: list[Span]) -> bool:
+    return any(span.start < o.end and o.start < span.end for o in others)
+
+
 _DURATION = re.compile(
     r"\b(?:another|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
     r"several|a few|\d+(?:\.\d+)?)\s+(?:more\s+|additional\s+|full\s+)?"
@@ -413,7 +441,9 @@ def candidates(text: str, kind: str, known: Mapping[str, str] | None = None) -> 
                 if re.search(r"[$€£]|dollar|shilling|euro", text[s.start : s.end + 10], re.I)
             ] or spans
         if kind == qt.PERCENT:
-            spans = [s for s in spans if re.search(r"%|per ?cent", s.text, re.I)] or spans
+            parts = fractions(text)
+            parts += [s for s in spans if is_share(s.text) and not _overlaps(s, parts)]
+            spans = sorted(parts, key=lambda s: s.start) or spans
         return spans
     if kind == qt.DATE:
         return dates(text)

@@ -87,6 +87,7 @@ def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
         ("What death toll did the ministry give?", "number"),
         ("What did the company blame for the delays?", "reason"),
         ("What did the mayor credit for the fall in crime?", "reason"),
+        ("What portion of the city is under curfew?", "percent"),
         ("Which Haitian force are the officers working with?", "org"),
         ("Which Caribbean country hosts the talks?", "place"),
         ("What did the country pledge?", "other"),
@@ -248,6 +249,7 @@ title: "Floods in the north"
 ---
 The April floods killed 12 people in the valley towns.
 Rescue crews evacuated 3,000 people from the valley towns after the floods.
+“A third of the valley farms cannot plant this year,” the mayor said, and 40 farms have closed.
 """,
     "delegates.md": """---
 id: delegates
@@ -717,3 +719,22 @@ def test_it_after_a_time_word_is_read_with_the_sentence_before(
     ans = relief_assistant.ask("How many trained pilots has the lock school at Tarn produced?")
     assert ans.short_answer == "40"
     check_quotes(relief_assistant, ans)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What fraction of the valley farms are unable to plant this year?",
+        "What portion of the valley farms cannot plant this year?",
+    ],
+)
+def test_a_share_can_be_a_fraction(relief_assistant: Assistant, question: str) -> None:
+    ans = relief_assistant.ask(question)
+    assert ans.short_answer == "A third"
+    check_quotes(relief_assistant, ans)
+
+
+def test_a_count_is_not_a_share(relief_assistant: Assistant) -> None:
+    # "40 farms have closed" is a count, not the percentage asked for
+    ans = relief_assistant.ask("What percentage of the valley farms cannot plant this year?")
+    assert ans.short_answer != "40"
