@@ -1432,6 +1432,8 @@ class Reader:
                     bonus -= 0.05
             if kind == qt.PERSON and c.kind == "role":
                 bonus -= 0.2
+            if kind in _NAMED and q.focus and q.focus[-1][1] in _stem(words(text[: c.start])[-1:]):
+                bonus += 0.3  # "which Secretary-General" -> "Secretary-General António Guterres"
             if kind == qt.PLACE:
                 # where the question's verb happens; an owner ("Haiti’s") is no place
                 bonus += 0.3 if c in aligned else (-0.2 if re.search(r"['’]s$", c.text) else 0.0)

@@ -29,7 +29,7 @@ NUMBER, MONEY, PERCENT, DATE, PERSON, PLACE, ORG, REASON, LIST, OTHER = (
 _PERSON_NOUNS = (
     "head|leader|president|chief|commander|minister|official|person|man|woman|secretary|"
     "secretary-general|diplomat|envoy|director|chairman|chairwoman|spokesman|spokeswoman|"
-    "spokesperson|ambassador|mayor|governor|founder"
+    "spokesperson|ambassador|mayor|governor|founder|captain|colonel|master"
 )
 # "What did the mayor credit …" asks what, not who
 _AUX_WORDS = r"(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should)"

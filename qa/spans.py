@@ -111,6 +111,10 @@ _TITLES = frozenset(
         "commander",
         "founder",
         "ceo",
+        "mayor",
+        "captain",
+        "colonel",
+        "master",
     ]
 )
 TITLE_WORDS = _TITLES

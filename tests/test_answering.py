@@ -88,6 +88,7 @@ def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
         ("What did the company blame for the delays?", "reason"),
         ("What did the mayor credit for the fall in crime?", "reason"),
         ("What portion of the city is under curfew?", "percent"),
+        ("Which harbour master signed it?", "person"),
         ("Which Haitian force are the officers working with?", "org"),
         ("Which Caribbean country hosts the talks?", "place"),
         ("What did the country pledge?", "other"),
@@ -231,6 +232,7 @@ The mandate of this force, which is set to end in June, has cut smuggling by hal
 Its patrol boats were built by Tarn Boatworks, a family firm.
 Minister Piet Vos said the JRP crews are working with the Coast Guard to patrol the river, protect the locks and keep traffic moving.
 “Together, they have already reopened key sites: the old mill, the ferry landing and the north lock,” he said.
+In a letter addressed to the head of the Tarn council, Ada Moor, and Harbour Master Jon Varga, Vos asked for more boats.
 The lock school at Tarn was shut by the floods of 2021.
 Today it’s open again, and 40 pilots have passed out, Vos said.
 Minister Vos said 300 boats a month will use the new locks and need trained pilots.
@@ -738,3 +740,19 @@ def test_a_count_is_not_a_share(relief_assistant: Assistant) -> None:
     # "40 farms have closed" is a count, not the percentage asked for
     ans = relief_assistant.ask("What percentage of the valley farms cannot plant this year?")
     assert ans.short_answer != "40"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Besides the head of the Tarn council, which harbour master was the letter addressed to?",
+        "Which harbour master got the letter that was addressed to the head of the Tarn council as well?",
+    ],
+)
+def test_which_title_is_answered_by_the_name_that_title_comes_with(
+    relief_assistant: Assistant, question: str
+) -> None:
+    # "… the head of the Tarn council, Ada Moor, and Harbour Master Jon Varga": the question's
+    # words are nearer Ada Moor, but the harbour master is the name after that title
+    ans = relief_assistant.ask(question)
+    assert ans.short_answer == "Jon Varga"
