@@ -150,6 +150,7 @@ class _Query:
     name_kind: str = ""  # what "What is the name of the …" names (person, place, org), if said
     acronyms: frozenset[str] = frozenset()  # the question's acronyms ("MSS"), lower-cased
     events: tuple[re.Pattern[str], ...] = ()  # kinds of event a figure question counts
+    person: frozenset[str] = frozenset()  # the terms of who the question's "he"/"she" is
 
     def cover(self, terms: frozenset[str] | set[str]) -> float:
         """Weighted share of the question's terms found in ``terms`` (derived forms such as
@@ -256,6 +257,7 @@ _ANAPHORIC_OPENING = re.compile(
     r"(?:it|this|that|these|those|its|they|such\s+[\w\-]+)\b(?!\s*,)",
     re.IGNORECASE,
 )
+_REFERENT_BACK = 4  # sentences to look back for who "he" or "she" is
 _PRONOUN_SUBJECT = re.compile(
     r"\b(?:he|she|they|it|his|her|their)\b(?:\s+\w+)?\s*(?:said|says|added|noted|told|wrote)?",
     re.IGNORECASE,
@@ -402,6 +404,9 @@ class Reader:
         self._article_terms: dict[str, frozenset[str]] = {}
         self._article_titles: dict[str, dict[str, frozenset[str]]] = {}
         self._ctx_sets: dict[int, frozenset[str]] = {}
+        self._referents: dict[int, str] = {}
+        self._people: dict[int, frozenset[str]] = {}
+        self._article_people: dict[str, dict[str, frozenset[str]]] = {}
         self._ctx_lists: dict[int, list[str]] = {}
         self._unit_memo: dict[tuple[int, int, int], tuple[list[str], list[str]]] = {}
 
@@ -891,6 +896,8 @@ class Reader:
             events=tuple(p for p in _EVENT_KINDS if p.search(info.text))
             if info.answer_type in _FIGURE_TYPES
             else (),
+            # "he" in "What did he say …" is the person the previous answer named
+            person=frozenset(analyze(info.referent)),
         )
 
     @staticmethod
@@ -964,10 +971,16 @@ class Reader:
             sent = self.index.sentences[sid]
             a = self._analysis(sid)
             ctx = self._ctx_terms(sid)
-            lexical = q.cover(a.terms)
+            # "“…,” he said." says what the person named before said: his names count as its own
+            lexical = q.cover(a.terms | self._people_terms(sid))
             context = q.cover(ctx)
             bigram = len(q.bigrams & a.bigrams) / len(q.bigrams) if q.bigrams else 0.0
             unmet = [t for t in q.constraints if t not in ctx]
+            if q.person:
+                # the question's "he" must be the one the sentence is about, not someone the
+                # sentence before met
+                people = a.terms | self._people_terms(sid)
+                unmet.extend(t for t in q.person if t not in people and t not in unmet)
             if unmet:
                 # "The President noted …" names Ruto in an article about President Ruto
                 # (not when the question says "President" itself: then it may be another's)
@@ -1138,14 +1151,92 @@ class Reader:
             return sid - 1
         return -1
 
+    def _persons(self, sid: int) -> list[str]:
+        """The people a sentence names, without their titles, in order ("Dr Conille echoed
+        President Ruto’s call" -> ['Conille', 'Ruto'])."""
+        text = self.index.sentences[sid].text
+        known = self.known_names()
+        out = []
+        for span in sp.names(text):
+            if sp.classify_name(text, span, known) == qt.PERSON:
+                toks = span.text.split()
+                out.append(" ".join(toks[sp.after_title(toks) :]))
+        return out
+
+    def _referent(self, sid: int) -> str:
+        """Who "he" or "she" is in a sentence that names no person: the first person the
+        sentence before names, or the one named just before a chain of sentences about
+        "he"/"she" ("Dr Conille echoed …" / "He emphasised …" / "“…,” he said." -> 'Conille');
+        "" when there is none within ``_REFERENT_BACK`` sentences (cached)."""
+        got = self._referents.get(sid)
+        if got is not None:
+            return got
+        got = ""
+        if qt.PERSON_PRONOUN.search(self.index.sentences[sid].text) and not self._persons(sid):
+            at = self._prev(sid)
+            for _ in range(_REFERENT_BACK):
+                if at < 0:
+                    break
+                named = self._persons(at)
+                if named:
+                    got = named[0]
+                    break
+                if not qt.PERSON_PRONOUN.search(self.index.sentences[at].text):
+                    break  # the chain of sentences about "he" is broken
+                at = self._prev(at)
+        if len(self._referents) < _WORD_CACHE_MAX:
+            self._referents[sid] = got
+        return got
+
+    def _full_names(self, article_id: str) -> dict[str, frozenset[str]]:
+        """For each surname in an article, the terms of every form of the person's name it
+        writes ('conille' -> garry, conille): "Dr Conille" is "Prime Minister Garry Conille"."""
+        got = self._article_people.get(article_id)
+        if got is None:
+            forms: dict[str, set[str]] = {}
+            first, last = self.index.article_slices(self.index.article_pos[article_id])[0]
+            for sid in range(first, last):
+                for name in self._persons(sid):
+                    terms = analyze(name)
+                    if terms:
+                        forms.setdefault(terms[-1], set()).update(terms)
+            got = {k: frozenset(v) for k, v in forms.items()}
+            if len(self._article_people) >= _ARTICLE_CACHE:
+                self._article_people.clear()
+            self._article_people[article_id] = got
+        return got
+
+    def _people_terms(self, sid: int) -> frozenset[str]:
+        """The full names of the people a sentence is about: those it names and who its "he"
+        or "she" is (see :meth:`_referent`; cached)."""
+        got = self._people.get(sid)
+        if got is not None:
+            return got
+        people = self._persons(sid)
+        if who := self._referent(sid):
+            people.append(who)
+        out: set[str] = set()
+        if people:
+            forms = self._full_names(self.index.sentences[sid].article_id)
+            for name in people:
+                terms = analyze(name)
+                if terms:
+                    out.update(forms.get(terms[-1], terms))
+        got = frozenset(out)
+        if len(self._people) < _WORD_CACHE_MAX:
+            self._people[sid] = got
+        return got
+
     def _ctx_terms(self, sid: int) -> frozenset[str]:
-        """Terms of a sentence, the one before it and its article's title (cached)."""
+        """Terms of a sentence, the one before it, the full names of the people it is about
+        (see :meth:`_people_terms`) and its article's title (cached)."""
         got = self._ctx_sets.get(sid)
         if got is None:
             prev = self._prev(sid)
             got = self.terms(sid) | self.title_terms(self.index.sentences[sid].article_id)
             if prev >= 0:
                 got = got | self.terms(prev)
+            got = got | self._people_terms(sid)
             if len(self._ctx_sets) < _WORD_CACHE_MAX:
                 self._ctx_sets[sid] = got
         return got
@@ -1158,6 +1249,7 @@ class Reader:
             prev = self._prev(sid)
             if prev >= 0:
                 got.extend(self._analysis(prev).surface)
+            got.extend(w for w in words(self._referent(sid)) if w not in STOPWORDS)
             title = self.index.article(self.index.sentences[sid].article_id).title
             got.extend(w for w in words(title) if w not in STOPWORDS)
             if len(self._ctx_lists) < _WORD_CACHE_MAX:

@@ -17,13 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from qa import spans as sp
 from qa.answering import Reader, ReaderSettings
 from qa.corpus import load_corpus
 from qa.embedding import Embedder, make_embedder
 from qa.errors import IndexLoadError, QAError
 from qa.index import BuildReport, Index, build_index, check_stale, ensure_fresh, load_index
-from qa.questions import analyze_question
+from qa.questions import QuestionInfo, analyze_question, refers_to_answer
 from qa.retrieval import Filters, HybridRetriever
+from qa.text import fold
 from qa.types import Answer
 
 log = logging.getLogger(__name__)
@@ -121,9 +123,33 @@ class Assistant:
         ``{"role", "content"}`` messages. Raises :class:`~qa.errors.QuestionError` for an empty
         or over-long question."""
         t0 = time.perf_counter()
-        info = analyze_question(question, history)
+        info = self._analyze(question, history, filters)
         qvec = self._encode([info.query])[0]
         return self._finish(info, qvec, top_k, filters, id, t0)
+
+    def _analyze(self, question: Any, history: Any, filters: Filters | None = None) -> QuestionInfo:
+        """The question read with its history. When a follow-up's "he" or "she" stands for
+        the answer to the previous question ("Which prime minister did Ruto meet?" / "How
+        many people did he say are displaced?"), that question is answered here to learn
+        who: the person the chat showed (or the history's reply names), not Ruto."""
+        info = analyze_question(question, history)
+        if not (info.followup and refers_to_answer(info.text, info.previous)):
+            return info
+        earlier = [{"role": r, "content": c} for r, c in info.earlier]
+        try:
+            # one level: the previous question is read with its own history as given
+            prev_info = analyze_question(info.previous, earlier)
+        except QAError:
+            return info  # a broken earlier question only loses its help
+        qvec = self._encode([prev_info.query])[0]
+        prev = self._finish(prev_info, qvec, None, filters, "", time.perf_counter())
+        toks = prev.short_answer.split()
+        name = " ".join(toks[sp.after_title(toks) :])  # "Garry Conille", not "Prime Minister …"
+        if prev.abstained or not name[:1].isupper():
+            return info
+        if info.reply and fold(name) not in fold(info.reply):
+            return info  # the conversation showed another answer
+        return analyze_question(question, history, name)
 
     def _finish(
         self,
@@ -160,7 +186,7 @@ class Assistant:
                 qid = str(item.get("id") or qid)
                 raw, history = item.get("question"), item.get("history")
             try:
-                prepared.append((qid, str(raw or ""), analyze_question(raw, history)))
+                prepared.append((qid, str(raw or ""), self._analyze(raw, history)))
             except QAError as err:
                 prepared.append((qid, str(raw or ""), err))
         slot: dict[str, int] = {}  # query text -> its row among the distinct queries

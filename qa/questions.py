@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from qa.errors import QuestionError
+from qa.text import STOPWORDS
 
 MAX_QUESTION_CHARS = 1000
 
@@ -135,6 +136,11 @@ class QuestionInfo:
     followup: bool = False
     resolved: str = ""  # a readable resolved form for follow-ups
     previous: str = ""  # the question this one follows up on
+    # the conversation before ``previous`` and the history's reply to it ("" when it gives
+    # none, as a list of earlier questions does): the pipeline may answer ``previous`` itself
+    earlier: tuple[tuple[str, str], ...] = ()
+    reply: str = ""
+    referent: str = ""  # who "he" or "she" is, when the previous answer says so
 
 
 def validate_question(question: Any) -> str:
@@ -254,27 +260,68 @@ def _names(text: str) -> list[str]:
     return names
 
 
-def analyze_question(question: str, history: Any = None) -> QuestionInfo:
-    """Validate a question and, when it leans on the conversation, fold the context in."""
+# "he", "his", "her" …: a person the conversation has named
+PERSON_PRONOUN = re.compile(r"\b(?:he|she|him|his|her)\b", re.IGNORECASE)
+
+
+def refers_to_answer(question: str, previous: str) -> bool:
+    """Whether "he" or "she" in a follow-up may be the answer to the previous question, which
+    asked for a person ("Which prime minister did Ruto meet?" / "What did he say …?")."""
+    return answer_type(previous) == PERSON and bool(PERSON_PRONOUN.search(question))
+
+
+def _put_person(question: str, name: str) -> str:
+    """``question`` with "he"/"she"/"him" replaced by ``name`` and "his"/"her" (before a
+    noun) by its possessive: "How many people in his country did he say …" -> "How many
+    people in Garry Conille’s country did Garry Conille say …"."""
+
+    def sub(m: re.Match[str]) -> str:
+        word = m.group(0).lower()
+        rest = question[m.end() :].lstrip()
+        following = re.match(r"[\w’'\-]+", rest)
+        owner = word == "his" or (
+            word == "her" and following is not None and following.group(0).lower() not in STOPWORDS
+        )
+        return f"{name}’s" if owner else name
+
+    return PERSON_PRONOUN.sub(sub, question)
+
+
+def analyze_question(question: str, history: Any = None, referent: str = "") -> QuestionInfo:
+    """Validate a question and, when it leans on the conversation, fold the context in.
+
+    ``referent`` is the person "he" or "she" stands for when the previous question asked
+    for one (see :func:`refers_to_answer`); the pipeline finds it by answering that
+    question."""
     text = validate_question(question)
     turns = normalize_history(history)
     for _, content in turns:
         _check_encodable(content, "the history")
     kind = answer_type(text)
-    previous_user = [c for r, c in turns if r == "user" and c.strip()]
-    if not previous_user or not is_followup(text):
+    asked = [i for i, (r, c) in enumerate(turns) if r == "user" and c.strip()]
+    if not asked or not is_followup(text):
         return QuestionInfo(text, text, kind)
-    prev = " ".join(previous_user[-1].split())[:MAX_QUESTION_CHARS]
+    prev = " ".join(turns[asked[-1]][1].split())[:MAX_QUESTION_CHARS]
     if kind == OTHER and not _WH.search(text):
         kind = answer_type(prev)
-    last_answer = next((c for r, c in reversed(turns) if r == "assistant" and c.strip()), "")
+    replies = [c for r, c in turns[asked[-1] + 1 :] if r == "assistant" and c.strip()]
+    reply = replies[-1] if replies else ""
     context = prev
-    if last_answer:
+    if referent:
+        context += " " + referent  # who "he" is; the reply's other names are other people
+    elif reply:
         # names from the last answer help resolve "he"/"she"/"they"
-        context += " " + " ".join(_names(last_answer)[:3])
-    resolved = f"{text} (following up on: {prev})"
+        context += " " + " ".join(_names(reply)[:3])
     return QuestionInfo(
-        text, f"{context} {text}", kind, followup=True, resolved=resolved, previous=prev
+        text,
+        f"{context} {text}",
+        kind,
+        followup=True,
+        resolved=_put_person(text, referent) if referent else f"{text} (following up on: {prev})",
+        previous=prev,
+        earlier=tuple(turns[: asked[-1]]),
+        reply=reply,
+        referent=referent,
     )
 
 

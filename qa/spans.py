@@ -301,7 +301,7 @@ def names(text: str) -> list[Span]:
                 if piece.lower() not in _NOT_NAMES:
                     out.append(Span(at, at + len(piece), "name", piece))
                 at += len(piece)
-        k = _after_title(toks)
+        k = after_title(toks)
         if k > 0:
             # "President William Ruto", "Dominican President Luis Abinader": the name after the
             # title is a name of its own
@@ -331,13 +331,13 @@ def titled_names(text: str) -> list[tuple[str, str]]:
     out = []
     for m in _NAME.finditer(text):
         toks = m.group(0).split()
-        k = _after_title(toks)
+        k = after_title(toks)
         if k > 0 and not _ORG_WORD.search(" ".join(toks[k:])):
             out.append((toks[k - 1].lower().rstrip("."), " ".join(toks[k:]).rstrip(".,")))
     return out
 
 
-def _after_title(toks: list[str]) -> int:
+def after_title(toks: list[str]) -> int:
     """The index of the first word after the last title word of a capitalised run ("Haiti
     Prime Minister Garry Conille" -> 3); 0 when no title word precedes the run's last word."""
     k = 0
@@ -375,7 +375,7 @@ def _name_cue(text: str, span: Span) -> str | None:
     if (
         prev in _TITLES
         or frag.split()[0].lower().rstrip(".") in _TITLES
-        or _after_title(frag.split()) > 0
+        or after_title(frag.split()) > 0
         or _PERSON_VERBS.match(text[span.end : span.end + 40])
     ):
         return qt.PERSON

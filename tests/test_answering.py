@@ -6,7 +6,7 @@ import pytest
 
 from qa.errors import QuestionError
 from qa.pipeline import Assistant
-from qa.questions import analyze_question, answer_type
+from qa.questions import analyze_question, answer_type, refers_to_answer
 
 
 def check_quotes(assistant: Assistant, answer) -> None:  # type: ignore[no-untyped-def]
@@ -252,6 +252,16 @@ title: "Floods in the north"
 The April floods killed 12 people in the valley towns.
 Rescue crews evacuated 3,000 people from the valley towns after the floods.
 “A third of the valley farms cannot plant this year,” the mayor said, and 40 farms have closed.
+""",
+    "talks.md": """---
+id: talks
+title: "Velm town hall talks"
+---
+Governor Mark Holt met Mayor Tomas Brandt at the Velm town hall on Monday.
+Governor Holt said 200 children in the valley are waiting for a classroom.
+Mayor Brandt thanked the governor for the new ferry.
+He warned that the town’s schools are overcrowded.
+“We have 900 children waiting for a classroom,” he said.
 """,
     "delegates.md": """---
 id: delegates
@@ -756,3 +766,56 @@ def test_which_title_is_answered_by_the_name_that_title_comes_with(
     # words are nearer Ada Moor, but the harbour master is the name after that title
     ans = relief_assistant.ask(question)
     assert ans.short_answer == "Jon Varga"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many children did Mayor Brandt say are waiting for a classroom?",
+        # "Mayor Brandt" and "He" are the Tomas Brandt the article named first
+        "How many children did Tomas Brandt say are waiting for a classroom?",
+    ],
+)
+def test_what_he_said_is_credited_to_the_person_named_before(
+    relief_assistant: Assistant, question: str
+) -> None:
+    # “We have 900 children …,” he said. — "he" is the mayor named two sentences before
+    ans = relief_assistant.ask(question)
+    assert ans.short_answer == "900"
+
+
+def test_he_in_a_follow_up_is_the_person_the_previous_answer_named(
+    relief_assistant: Assistant,
+) -> None:
+    first = "Which mayor did Governor Holt meet at the Velm town hall?"
+    assert relief_assistant.ask(first).short_answer == "Tomas Brandt"
+    question = "How many children did he say are waiting for a classroom?"
+    # a list of earlier questions (as in `qa batch`): the previous answer is worked out
+    ans = relief_assistant.ask(question, history=[first])
+    assert ans.short_answer == "900", ans.answer  # the mayor's figure, not the governor's 200
+    assert ans.resolved_question == (
+        "How many children did Tomas Brandt say are waiting for a classroom?"
+    )
+    # the chat's history holds the reply it showed
+    chat = [
+        {"role": "user", "content": first},
+        {"role": "assistant", "content": relief_assistant.ask(first).answer},
+    ]
+    assert relief_assistant.ask(question, history=chat).short_answer == "900"
+    [batch] = relief_assistant.ask_many([{"question": question, "history": [first]}])
+    assert batch.short_answer == "900"
+
+
+@pytest.mark.parametrize(
+    ("question", "previous", "expected"),
+    [
+        ("What did he say?", "Which mayor did the governor meet?", True),
+        ("Where was her office?", "Who leads the council?", True),
+        ("What did it say?", "Who leads the council?", False),  # "it" is not a person
+        ("What did he say?", "When did the governor arrive?", False),  # no person was asked for
+    ],
+)
+def test_he_stands_for_the_answer_only_when_a_person_was_asked_for(
+    question: str, previous: str, expected: bool
+) -> None:
+    assert refers_to_answer(question, previous) is expected
