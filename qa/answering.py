@@ -34,7 +34,6 @@ _SPEECH = re.compile(
     re.IGNORECASE,
 )
 _SIGNED = (qt.PERCENT, qt.MONEY)
-_PERCENT_WORD = re.compile(r"%|\bper ?cent", re.IGNORECASE)
 _NAMED = (qt.PERSON, qt.PLACE, qt.ORG)
 _TYPED = (*_FIGURE_TYPES, qt.DATE, *_NAMED)
 _LEADING_REFERENCE = re.compile(
@@ -1495,7 +1494,7 @@ class Reader:
                 continue
             if (kind in _NAMED or q.needs_name) and not q.acronyms.isdisjoint(sp.acronyms(text, c)):
                 continue  # "the Multinational Security Support Mission (MSS)" when asked of the MSS
-            if kind == qt.PERCENT and sp.is_fraction(c.text) and _PERCENT_WORD.search(q.text):
+            if kind == qt.PERCENT and sp.is_fraction(c.text) and sp.PERCENT_WORD.search(q.text):
                 continue  # "what percentage …" is answered by a percentage, not "a quarter"
             kept.append(c)
         if not kept:

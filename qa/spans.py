@@ -217,9 +217,13 @@ def is_fraction(text: str) -> bool:
     return bool(_FRACTION.fullmatch(text.strip()))
 
 
+# a percentage, or a question asking for one: "40%", "90 percent", "what percentage"
+PERCENT_WORD = re.compile(r"%|per ?cent", re.IGNORECASE)
+
+
 def is_share(text: str) -> bool:
     """A percentage or a fraction: "40%", "90 percent", "half", "one in five"."""
-    return bool(re.search(r"%|per ?cent", text, re.IGNORECASE) or _FRACTION.search(text))
+    return bool(PERCENT_WORD.search(text) or _FRACTION.search(text))
 
 
 def _overlaps(span: Span, others: list[Span]) -> bool:
