@@ -404,7 +404,7 @@ class Reader:
         self._article_titles: dict[str, dict[str, frozenset[str]]] = {}
         self._ctx_sets: dict[int, frozenset[str]] = {}
         self._referents: dict[int, str] = {}
-        self._people: dict[int, frozenset[str]] = {}
+        self._people: dict[int, frozenset[str]] = {}  # sentence -> its own terms with names
         self._article_people: dict[str, dict[str, frozenset[str]]] = {}
         self._ctx_lists: dict[int, list[str]] = {}
         self._unit_memo: dict[tuple[int, int, int], tuple[list[str], list[str]]] = {}
@@ -970,16 +970,15 @@ class Reader:
             sent = self.index.sentences[sid]
             a = self._analysis(sid)
             ctx = self._ctx_terms(sid)
-            # "“…,” he said." says what the person named before said: his names count as its own
-            lexical = q.cover(a.terms | self._people_terms(sid))
+            own = self._own_terms(sid)
+            lexical = q.cover(own)
             context = q.cover(ctx)
             bigram = len(q.bigrams & a.bigrams) / len(q.bigrams) if q.bigrams else 0.0
             unmet = [t for t in q.constraints if t not in ctx]
             if q.person:
                 # the question's "he" must be the one the sentence is about, not someone the
                 # sentence before met
-                people = a.terms | self._people_terms(sid)
-                unmet.extend(t for t in q.person if t not in people and t not in unmet)
+                unmet.extend(t for t in q.person if t not in own and t not in unmet)
             if unmet:
                 # "The President noted …" names Ruto in an article about President Ruto
                 # (not when the question says "President" itself: then it may be another's)
@@ -1205,16 +1204,17 @@ class Reader:
             self._article_people[article_id] = got
         return got
 
-    def _people_terms(self, sid: int) -> frozenset[str]:
-        """The full names of the people a sentence is about: those it names and who its "he"
-        or "she" is (see :meth:`_referent`; cached)."""
+    def _own_terms(self, sid: int) -> frozenset[str]:
+        """A sentence's terms with the full names of the people it is about: those it names
+        and who its "he" or "she" is (see :meth:`_referent`; cached). "“…,” he said." says
+        what the person named before said, so that person's names count as its own."""
         got = self._people.get(sid)
         if got is not None:
             return got
         people = self._persons(sid)
         if who := self._referent(sid):
             people.append(who)
-        out: set[str] = set()
+        out = set(self.terms(sid))
         if people:
             forms = self._full_names(self.index.sentences[sid].article_id)
             for name in people:
@@ -1228,14 +1228,13 @@ class Reader:
 
     def _ctx_terms(self, sid: int) -> frozenset[str]:
         """Terms of a sentence, the one before it, the full names of the people it is about
-        (see :meth:`_people_terms`) and its article's title (cached)."""
+        (see :meth:`_own_terms`) and its article's title (cached)."""
         got = self._ctx_sets.get(sid)
         if got is None:
             prev = self._prev(sid)
-            got = self.terms(sid) | self.title_terms(self.index.sentences[sid].article_id)
+            got = self._own_terms(sid) | self.title_terms(self.index.sentences[sid].article_id)
             if prev >= 0:
                 got = got | self.terms(prev)
-            got = got | self._people_terms(sid)
             if len(self._ctx_sets) < _WORD_CACHE_MAX:
                 self._ctx_sets[sid] = got
         return got
