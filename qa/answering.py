@@ -919,6 +919,15 @@ class Reader:
         return frozenset(analyze(m.group(1)))
 
     # -- reading ------------------------------------------------------------------------------
+    @property
+    def passages(self) -> int:
+        """How many top passages the reader reads."""
+        return self.settings.passages
+
+    def prepare(self) -> None:
+        """Work done once before the first question (the corpus's names)."""
+        self.known_names()
+
     def read(
         self, info: QuestionInfo, qvec: np.ndarray, hits: Sequence[Hit], answer_id: str = ""
     ) -> Answer:

@@ -202,7 +202,12 @@ def index_cmd(
 # -- loading the assistant ------------------------------------------------------------------------
 
 
-def load_assistant(index_dir: Path | None, allow_stale: bool = False, quiet: bool = False) -> Any:
+def load_assistant(
+    index_dir: Path | None,
+    allow_stale: bool = False,
+    quiet: bool = False,
+    reader: str | None = None,
+) -> Any:
     """The assistant for ``index_dir``; the bundled corpus's index is built or refreshed on first
     use, any other index must exist (and is checked for staleness)."""
     from qa.pipeline import Assistant
@@ -211,9 +216,19 @@ def load_assistant(index_dir: Path | None, allow_stale: bool = False, quiet: boo
     target = index_dir or settings.index_dir
     if Path(target).resolve() == BUNDLED_INDEX.resolve() and settings.uses_bundled_corpus:
         return Assistant.ensure(
-            settings.corpus, target, model=settings.model, progress=not quiet, top_k=settings.top_k
+            settings.corpus,
+            target,
+            model=settings.model,
+            progress=not quiet,
+            top_k=settings.top_k,
+            reader_kind=reader,
         )
-    return Assistant.load(target, stale="ignore" if allow_stale else "error", top_k=settings.top_k)
+    return Assistant.load(
+        target,
+        stale="ignore" if allow_stale else "error",
+        top_k=settings.top_k,
+        reader_kind=reader,
+    )
 
 
 def _parse_history(raw: str | None) -> Any:
@@ -356,10 +371,20 @@ def batch_cmd(
 
 
 @main.command("eval")
-@click.argument(
-    "questions",
-    type=click.Path(exists=True, path_type=Path),
-    default=Path(__file__).resolve().parent.parent / "eval" / "questions.jsonl",
+@click.argument("questions", type=click.Path(exists=True, path_type=Path), required=False)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    help="A named set (repeatable): questions, heldout…heldout5, offtopic, squad2-dev-5, "
+    "squad2-test-10, new_wiki, reddit. Prints one summary table.",
+)
+@click.option(
+    "--reader",
+    "readers",
+    multiple=True,
+    type=click.Choice(["learned", "rules"]),
+    help="Reader(s) to evaluate (repeatable; default: the configured one).",
 )
 @index_dir_option
 @click.option(
@@ -381,7 +406,9 @@ def batch_cmd(
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def eval_cmd(
-    questions: Path,
+    questions: Path | None,
+    sets: tuple[str, ...],
+    readers: tuple[str, ...],
     index_dir: Path | None,
     corpus: tuple[Path, ...],
     split: str | None,
@@ -389,8 +416,48 @@ def eval_cmd(
     model: str,
     quiet: bool,
 ) -> None:
-    """Evaluate on QUESTIONS (the bundled benchmark by default, or a SQuAD-style folder)."""
-    from qa.evaluation import evaluate, format_table, load_eval_set
+    """Evaluate on QUESTIONS (the bundled benchmark by default, or a SQuAD-style folder), or on
+    named sets with --set."""
+    from qa.evaluation import evaluate, format_summary, format_table, load_eval_set, resolve_set
+
+    settings = _settings()
+    eval_dir = Path(__file__).resolve().parent.parent / "eval"
+    kinds = list(readers) or [settings.reader]
+    if sets and questions is not None:
+        raise QAError("give either QUESTIONS or --set, not both")
+    targets = [
+        (name, resolve_set(name, eval_dir, settings.shared_dir, settings.data_dir / "eval-sets"))
+        for name in sets
+    ] or [("", questions or eval_dir / "questions.jsonl")]
+    rows, reports = [], []
+    for name, path in targets:
+        items = load_eval_set(path)
+        if split:
+            items = [i for i in items if i.split == split]
+            if not items:
+                raise QAError(f"no questions with split {split!r} in {path}")
+        for kind in kinds:
+            assistant = _eval_assistant(path, index_dir, corpus, model, kind, quiet)
+            report = evaluate(assistant, items, progress=not quiet)
+            rows.append((name or str(path), kind, report.summary()))
+            reports.append(report)
+    if as_json:
+        out = [r.to_dict() for r in reports]
+        click.echo(json.dumps(out[0] if len(out) == 1 else out, ensure_ascii=False, indent=1))
+    elif sets or len(kinds) > 1:
+        click.echo(format_summary(rows))
+    else:
+        click.echo(format_table(reports[0]))
+
+
+def _eval_assistant(
+    questions: Path,
+    index_dir: Path | None,
+    corpus: tuple[Path, ...],
+    model: str,
+    reader: str,
+    quiet: bool,
+) -> Any:
     from qa.pipeline import Assistant
 
     settings = _settings()
@@ -400,19 +467,63 @@ def eval_cmd(
         sources = [str(folder / "corpus.jsonl")]
     if sources:
         target = index_dir or settings.data_dir / "eval-index" / f"{folder.name}-{model}"
-        assistant = Assistant.ensure(sources, target, model=model, progress=not quiet)
-    else:
-        assistant = load_assistant(index_dir, quiet=quiet)
-    items = load_eval_set(questions)
-    if split:
-        items = [i for i in items if i.split == split]
-        if not items:
-            raise QAError(f"no questions with split {split!r} in {questions}")
-    report = evaluate(assistant, items, progress=not quiet)
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
-    else:
-        click.echo(format_table(report))
+        return Assistant.ensure(
+            sources, target, model=model, progress=not quiet, reader_kind=reader
+        )
+    return load_assistant(index_dir, quiet=quiet, reader=reader)
+
+
+@main.group("train")
+def train_group() -> None:
+    """Rebuild the shipped reader from the training data (QA_SHARED_DIR/datasets)."""
+
+
+@train_group.command("reader")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Model folder.")
+@click.option("--work", type=click.Path(path_type=Path), default=None, help="Checkpoints.")
+@click.option("--questions", type=click.IntRange(1), default=18000, show_default=True)
+@click.option("--max-minutes", type=float, default=0.0, help="Stop and checkpoint after this.")
+def train_reader_cmd(
+    out: Path | None, work: Path | None, questions: int, max_minutes: float
+) -> None:
+    """Fine-tune the reader model (resumes from the last checkpoint), export it to ONNX."""
+    import logging
+
+    from qa.read.model import model_dir
+    from qa.training.reader import TrainConfig, train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    settings = _settings()
+    data = settings.shared_dir / "datasets"
+    cfg = TrainConfig(
+        squad_train=str(data / "squad-v1.1-train" / "train-v1.1.json.gz"),
+        squad2_other=str(data / "squad2-dev-other-20"),
+        out_dir=str(out or model_dir()),
+        work_dir=str(work or settings.cache_dir / "train" / "reader"),
+        squad_questions=questions,
+        max_minutes=max_minutes,
+    )
+    click.echo(str(train(cfg)))
+
+
+@train_group.command("calibrate")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="params.json path.")
+@click.option("--work", type=click.Path(path_type=Path), default=None, help="Cached readings.")
+def train_calibrate_cmd(out: Path | None, work: Path | None) -> None:
+    """Fit the first stage, the confidence calibrator and the threshold (params.json)."""
+    import logging
+
+    from qa.read.model import model_dir
+    from qa.training.calibrate import fit
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    settings = _settings()
+    params = fit(
+        settings.shared_dir,
+        work or settings.cache_dir / "train" / "calibrate",
+        out or model_dir() / "params.json",
+    )
+    click.echo(json.dumps(params, indent=2))
 
 
 @main.command("info")

@@ -24,6 +24,14 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from err
 
 
+def _cache_dir() -> Path:
+    override = os.environ.get("QA_CACHE_DIR")
+    if override:
+        return Path(override).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "qa"
+
+
 @dataclass(frozen=True)
 class Settings:
     index_dir: Path = field(
@@ -41,6 +49,16 @@ class Settings:
     max_concurrency: int = field(default_factory=lambda: _env_int("QA_MAX_CONCURRENCY", 4))
     max_queue: int = field(default_factory=lambda: _env_int("QA_MAX_QUEUE", 32))
     max_batch: int = field(default_factory=lambda: _env_int("QA_MAX_BATCH", 100))
+    # the reader: "learned" (qa.read, the default) or "rules" (the earlier hand-written reader)
+    reader: str = field(default_factory=lambda: os.environ.get("QA_READER", "rules"))
+    # the model export and training checkpoints
+    cache_dir: Path = field(default_factory=_cache_dir)
+    # benchmarks and training data (read at run time, never copied into the project)
+    shared_dir: Path = field(
+        default_factory=lambda: Path(
+            os.environ.get("QA_SHARED_DIR") or PROJECT_ROOT.parent / "shared"
+        )
+    )
 
     @property
     def uses_bundled_corpus(self) -> bool:

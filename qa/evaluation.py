@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from qa.errors import InputFileError
+from qa.index import Index
 from qa.pipeline import Assistant
 from qa.text import normalize_article_text
 from qa.types import Answer
@@ -73,6 +74,8 @@ class EvalReport:
             "n": len(recs),
             "answerable": len(answerable),
             "correct": mean(float(r.correct) for r in recs),
+            "answered_right": mean(float(r.correct) for r in answerable),
+            "auroc": confidence_auroc(recs),
             "abstain_precision": (len(true_abst) / len(abstained)) if abstained else None,
             "abstain_recall": (len(true_abst) / len(unanswerable)) if unanswerable else None,
             "answered_unanswerable": sum(1 for r in unanswerable if not r.answer.abstained),
@@ -111,6 +114,21 @@ class EvalReport:
                 for r in self.records
             ],
         }
+
+
+def confidence_auroc(records: Sequence[EvalRecord]) -> float | None:
+    """How well ``confidence`` separates questions whose top sentence is right (answerable,
+    gold sentence ranked first) from the rest (unanswerable, or a wrong top sentence); None when
+    one side is empty."""
+    labels = np.array([bool(r.item.answerable and r.rank == 1) for r in records])
+    if labels.all() or not labels.any():
+        return None
+    scores = np.array([r.answer.confidence for r in records])
+    pos, neg = scores[labels], scores[~labels]
+    # probability that a random right one scores above a random wrong one (ties count half)
+    greater = (pos[:, None] > neg[None, :]).mean()
+    ties = (pos[:, None] == neg[None, :]).mean()
+    return float(greater + 0.5 * ties)
 
 
 # -- SQuAD normalisation ---------------------------------------------------------------------------
@@ -215,6 +233,35 @@ def _gold_in(text: str, item: EvalItem) -> bool:
     return all(hits) if item.match == "all" else any(hits)
 
 
+class GoldSentences:
+    """Which sentences of an index hold a gold answer of ``item``: in one of its articles,
+    inside its gold paragraph (SQuAD-style sets), containing a gold answer."""
+
+    def __init__(self, index: Index, item: EvalItem) -> None:
+        self.index = index
+        self.item = item
+        self.para_span: dict[str, tuple[int, int]] = {}
+        if item.paragraph:
+            ptext = normalize_article_text(item.paragraph)
+            for aid in item.article_ids:
+                if aid in index.article_pos:
+                    at = index.article(aid).text.find(ptext[:200])
+                    if at >= 0:
+                        self.para_span[aid] = (at, at + len(ptext))
+
+    def holds(self, sid: int) -> bool:
+        if not self.item.answerable:
+            return False
+        s = self.index.sentences[sid]
+        if s.article_id not in self.item.article_ids:
+            return False
+        if self.item.paragraph:
+            span = self.para_span.get(s.article_id)
+            if span is None or not (span[0] <= s.start < span[1]):
+                return False
+        return any(_contains(s.text, g) for g in self.item.answers)
+
+
 def judge(assistant: Assistant, item: EvalItem, answer: Answer) -> EvalRecord:
     index = assistant.index
     if not item.answerable:
@@ -225,27 +272,11 @@ def judge(assistant: Assistant, item: EvalItem, answer: Answer) -> EvalRecord:
         and _gold_in(answer.answer, item)
         and bool(cited & set(item.article_ids))
     )
-    rank = None
-    para_span: dict[str, tuple[int, int]] = {}
-    if item.paragraph:
-        for aid in item.article_ids:
-            if aid in index.article_pos:
-                text = index.article(aid).text
-                ptext = normalize_article_text(item.paragraph)
-                at = text.find(ptext[:200])
-                if at >= 0:
-                    para_span[aid] = (at, at + len(ptext))
-    for pos, sid in enumerate(answer.extra.get("ranked", []), 1):
-        s = index.sentences[sid]
-        if s.article_id not in item.article_ids:
-            continue
-        if item.paragraph:
-            span = para_span.get(s.article_id)
-            if span is None or not (span[0] <= s.start < span[1]):
-                continue
-        if any(_contains(s.text, g) for g in item.answers):
-            rank = pos
-            break
+    gold = GoldSentences(index, item)
+    rank = next(
+        (pos for pos, sid in enumerate(answer.extra.get("ranked", []), 1) if gold.holds(sid)),
+        None,
+    )
     short = "" if answer.abstained else answer.short_answer
     return EvalRecord(
         item, answer, correct, rank, exact_match(short, item.answers), f1_score(short, item.answers)
@@ -263,6 +294,41 @@ def evaluate(assistant: Assistant, items: Sequence[EvalItem], progress: bool = F
         answer = assistant.ask(item.question, list(item.history) or None, id=item.id)
         report.records.append(judge(assistant, item, answer))
     return report
+
+
+SUMMARY_COLUMNS = (
+    ("set", "set"),
+    ("reader", "reader"),
+    ("n", "n"),
+    ("P@1", "p_at_1"),
+    ("answered right", "answered_right"),
+    ("unans. abstained", "abstain_recall"),
+    ("EM", "em"),
+    ("F1", "f1"),
+    ("AUROC", "auroc"),
+    ("p50 ms", "latency_p50_ms"),
+)
+
+
+def format_summary(rows: Sequence[tuple[str, str, dict[str, Any]]]) -> str:
+    """One Markdown table: a row per (set, reader) with its summary figures."""
+    head = [c for c, _ in SUMMARY_COLUMNS]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, reader, summ in rows:
+        cells = [name, reader]
+        for _, key in SUMMARY_COLUMNS[2:]:
+            v = summ.get(key)
+            cells.append(
+                "–"
+                if v is None
+                else str(v)
+                if key == "n"
+                else f"{v:.1f}"
+                if "ms" in key
+                else f"{v:.3f}"
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def format_table(report: EvalReport) -> str:
@@ -306,3 +372,85 @@ def format_table(report: EvalReport) -> str:
     ]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+# -- named sets ------------------------------------------------------------------------------------
+
+BUNDLED_SETS = ("questions", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "offtopic")
+SHARED_SETS = {
+    "squad2-dev-5": ("benchmarks/squad2-dev-5", "validation"),
+    "squad2-test-10": ("benchmarks/squad2-test-10", "test"),
+    "new_wiki": ("datasets/squadshifts/new_wiki_v1.0.json", "test"),
+    "reddit": ("datasets/squadshifts/reddit_v1.0.json", "test"),
+}
+
+
+def set_names() -> list[str]:
+    return [*BUNDLED_SETS, *SHARED_SETS]
+
+
+def resolve_set(name: str, eval_dir: Path, shared_dir: Path, work_dir: Path) -> Path:
+    """The questions file or folder of a named set. A SQuAD-format JSON file (squadshifts) is
+    converted once into a folder under ``work_dir`` (corpus, paragraphs and questions JSONL)."""
+    if name in BUNDLED_SETS:
+        path = eval_dir / f"{name}.jsonl"
+        if not path.is_file():
+            raise InputFileError(f"the eval set {name!r} is missing: no {path}")
+        return path
+    if name not in SHARED_SETS:
+        raise InputFileError(f"unknown eval set {name!r}; known: {', '.join(set_names())}")
+    path = shared_dir / SHARED_SETS[name][0]
+    if not path.exists():
+        raise InputFileError(f"the eval set {name!r} needs {path}, which is missing")
+    if path.is_dir():
+        return path
+    return squad_json_to_set(path, work_dir / name)
+
+
+def squad_json_to_set(path: Path, out: Path) -> Path:
+    """Write ``out/{corpus,paragraphs,questions}.jsonl`` from a SQuAD v1.1-format file: one
+    article per SQuAD title (paragraphs joined by a blank line). Rewritten only when missing."""
+    if (out / "questions.jsonl").is_file():
+        return out
+    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    corpus: list[dict[str, Any]] = []
+    paragraphs: list[dict[str, Any]] = []
+    questions: list[dict[str, Any]] = []
+    for art in data:
+        aid = str(art.get("title") or f"article-{len(corpus)}")
+        texts = []
+        for i, para in enumerate(art["paragraphs"]):
+            pid = f"{aid}#{i}"
+            texts.append(para["context"])
+            paragraphs.append({"id": pid, "article_id": aid, "text": para["context"]})
+            for qa in para["qas"]:
+                answers = sorted({a["text"] for a in qa.get("answers", [])})
+                questions.append(
+                    {
+                        "id": qa["id"],
+                        "question": qa["question"],
+                        "answers": answers,
+                        "answerable": bool(answers),
+                        "paragraph_id": pid,
+                    }
+                )
+        corpus.append(
+            {
+                "id": aid,
+                "title": aid.replace("_", " "),
+                "source": path.stem,
+                "text": "\n\n".join(texts),
+            }
+        )
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    for name, rows in (
+        ("corpus.jsonl", corpus),
+        ("paragraphs.jsonl", paragraphs),
+        ("questions.jsonl", questions),
+    ):
+        with open(tmp / name, "w", encoding="utf-8") as fh:
+            for row in rows:
+                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    tmp.replace(out)
+    return out

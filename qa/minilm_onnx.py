@@ -61,11 +61,9 @@ class ExportError(Exception):
 
 
 def cache_dir() -> Path:
-    override = os.environ.get("QA_CACHE_DIR")
-    if override:
-        return Path(override).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg).expanduser() if xdg else Path.home() / ".cache") / "qa"
+    from qa.config import Settings
+
+    return Settings().cache_dir
 
 
 def cache_files(weights_sha256: str, directory: Path | None = None) -> tuple[Path, Path]:

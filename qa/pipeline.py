@@ -19,11 +19,13 @@ import numpy as np
 
 from qa import spans as sp
 from qa.answering import Reader, ReaderSettings
+from qa.config import Settings
 from qa.corpus import load_corpus
 from qa.embedding import Embedder, make_embedder
 from qa.errors import IndexLoadError, QAError
 from qa.index import BuildReport, Index, build_index, check_stale, ensure_fresh, load_index
 from qa.questions import QuestionInfo, analyze_question, refers_to_answer
+from qa.read import LearnedReader, ReaderParams
 from qa.retrieval import Filters, HybridRetriever
 from qa.text import fold
 from qa.types import Answer
@@ -41,6 +43,8 @@ class Assistant:
         reader: ReaderSettings | None = None,
         top_k: int = 6,
         query_cache: int = 2048,
+        reader_kind: str | None = None,
+        reader_params: ReaderParams | None = None,
     ) -> None:
         self.index = index
         self.query_cache = query_cache  # how many question vectors to remember (0: none)
@@ -51,7 +55,15 @@ class Assistant:
                 f"not {self.embedder.name}; rebuild it with `qa index --rebuild`"
             )
         self.retriever = HybridRetriever(index)
-        self.reader = Reader(index, reader, embedder=self.embedder)
+        reader_kind = reader_kind or Settings().reader
+        self.reader_kind = reader_kind
+        self.reader: Reader | LearnedReader
+        if reader_kind == "rules":
+            self.reader = Reader(index, reader, embedder=self.embedder)
+        elif reader_kind == "learned":
+            self.reader = LearnedReader(index, params=reader_params)
+        else:
+            raise QAError(f"unknown reader {reader_kind!r}; use 'learned' or 'rules'")
         self.top_k = top_k
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -162,7 +174,7 @@ class Assistant:
     ) -> Answer:
         k = max(1, min(50, top_k or self.top_k))
         hits = self.retriever.search(
-            info.query, qvec, k=max(k, self.reader.settings.passages), filters=filters
+            info.query, qvec, k=max(k, self.reader.passages), filters=filters
         )
         # the reader reads at least its own number of passages (settings.passages)
         answer = self.reader.read(info, qvec, hits, answer_id=answer_id)
@@ -214,7 +226,7 @@ class Assistant:
         if not texts and self.index.articles:
             texts = [f"What happened: {self.index.articles[0].title}?"]
         try:
-            self.reader.known_names()
+            self.reader.prepare()
             for text in texts:
                 self.ask(text)
         except Exception as err:  # a warm-up must not stop a server from starting

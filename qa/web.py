@@ -141,7 +141,13 @@ class LiveAssistant:
         index = load_index(self.index_dir)
         old = self._assistant
         embedder = old.embedder if old.embedder.name == index.model_name else None
-        new = Assistant(index, embedder=embedder, top_k=old.top_k, query_cache=old.query_cache)
+        new = Assistant(
+            index,
+            embedder=embedder,
+            top_k=old.top_k,
+            query_cache=old.query_cache,
+            reader_kind=old.reader_kind,
+        )
         new.warm_up(example_questions(new))  # before it serves, like the first build
         return new
 

@@ -1,0 +1,42 @@
+"""Reading a figure ("about 1,000", "$68 million", "two dozen") as a number, to tell whether two
+sources give different figures for the same thing. The number and scale words are data, in
+``lexicon.json``."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import cache
+from importlib import resources
+from typing import Any
+
+_DIGITS = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+@cache
+def lexicon() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        (resources.files("qa.read") / "lexicon.json").read_text(encoding="utf-8")
+    )
+    return data
+
+
+def parse_figure(text: str) -> float | None:
+    """The value of a figure span, or None when it holds no number."""
+    low = text.lower()
+    lex = lexicon()
+    m = _DIGITS.search(low)
+    if m:
+        value, rest = float(m.group(0).replace(",", "")), low[m.end() :]
+    else:
+        for word, v in lex["number_words"].items():
+            hit = re.search(rf"\b{re.escape(word)}\b", low)
+            if hit:
+                value, rest = float(v), low[hit.end() :]
+                break
+        else:
+            return None
+    for word, mult in lex["scale_words"].items():
+        if re.match(rf"\s?{re.escape(word)}\b", rest):
+            return value * float(mult)
+    return value

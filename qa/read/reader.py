@@ -1,0 +1,311 @@
+"""The learned reader: which sentence answers, whether the articles answer at all, and the short
+answer.
+
+For one question and its retrieved passages:
+
+1. every sentence of the top passages is a candidate; a fitted first-stage scorer (question
+   vector against the stored sentence vector, the passage's retrieval score, word overlap) keeps
+   the few best;
+2. the reader model (:class:`~qa.read.model.ReaderModel`) reads each of those with the question
+   and gives a relevance logit and the best short answer inside it;
+3. a fitted calibrator turns the best sentence's reading into ``confidence``, the probability
+   that the answer is right; below the threshold chosen on validation the reader abstains.
+
+Two sentences from different articles that both answer, with different figures, are shown
+together as a conflict. Everything returned is quoted from the articles.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.index import Index
+from qa.questions import QuestionInfo
+from qa.read.figures import parse_figure
+from qa.read.model import ReaderModel, Reading, default_model, model_dir
+from qa.read.scorer import LinearScorer
+from qa.retrieval import Hit
+from qa.text import analyze
+from qa.types import NOT_FOUND_MESSAGE, Answer, Citation
+
+MAX_ANSWER_WORDS = 80  # a quote longer than this is trimmed to a window around the answer
+_TERM_CACHE = 50_000  # sentences whose terms are kept
+
+
+@dataclass(frozen=True)
+class ReaderParams:
+    """The fitted, non-neural part of the reader (``params.json`` beside the model)."""
+
+    first_stage: LinearScorer
+    confidence: LinearScorer
+    threshold: float  # abstain below this confidence
+    read: int = 5  # candidates the model reads
+    passages: int = 10  # top passages whose sentences are candidates
+    fitted: dict[str, Any] = field(default_factory=dict)  # how and on what it was fitted
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> ReaderParams:
+        path = path or model_dir() / "params.json"
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return cls(
+            LinearScorer.from_dict(data["first_stage"]),
+            LinearScorer.from_dict(data["confidence"]),
+            float(data["threshold"]),
+            int(data.get("read", 5)),
+            int(data.get("passages", 10)),
+            dict(data.get("fitted", {})),
+        )
+
+
+@dataclass
+class Candidate:
+    """A sentence considered for the answer, with the features the scorers use."""
+
+    sid: int
+    dense: float  # cosine of the question and sentence vectors
+    passage: float  # best retrieval score of a passage holding it
+    lexical: float  # share of the question's terms the sentence has
+    first: float = 0.0  # first-stage logit
+    reading: Reading | None = None
+
+    def values(self) -> dict[str, float]:
+        return {"dense": self.dense, "passage": self.passage, "lexical": self.lexical}
+
+
+def confidence_features(cands: Sequence[Candidate]) -> dict[str, float]:
+    """What the calibrator sees of the best read candidate (``cands`` sorted best first)."""
+    best = cands[0]
+    assert best.reading is not None
+    rel = best.reading.relevance
+    second = cands[1].reading.relevance if len(cands) > 1 and cands[1].reading else rel - 10.0
+    span = best.reading.span_score if math.isfinite(best.reading.span_score) else 0.0
+    return {
+        "relevance": rel,
+        "margin": min(10.0, rel - second),
+        "span": span,
+        "first": best.first,
+        **best.values(),
+    }
+
+
+class LearnedReader:
+    """Reads retrieved passages and answers, quoting. Thread-safe; one per index."""
+
+    def __init__(
+        self,
+        index: Index,
+        model: ReaderModel | None = None,
+        params: ReaderParams | None = None,
+    ) -> None:
+        self.index = index
+        self.model = model or default_model()
+        self.params = params or ReaderParams.load()
+        self._terms: OrderedDict[int, frozenset[str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def passages(self) -> int:
+        """How many top passages the reader reads."""
+        return self.params.passages
+
+    def prepare(self) -> None:
+        """Nothing to prepare: the model is loaded with the reader."""
+
+    # -- candidates ----------------------------------------------------------------------------
+    def _sentence_terms(self, sid: int) -> frozenset[str]:
+        with self._lock:
+            got = self._terms.get(sid)
+        if got is None:
+            got = frozenset(analyze(self.index.sentences[sid].text))
+            with self._lock:
+                self._terms[sid] = got
+                if len(self._terms) > _TERM_CACHE:
+                    self._terms.popitem(last=False)
+        return got
+
+    def candidates(self, query: str, qvec: np.ndarray, hits: Sequence[Hit]) -> list[Candidate]:
+        """Every sentence of the top passages, first-stage scored, best first."""
+        passage: dict[int, float] = {}
+        for hit in hits[: self.params.passages]:
+            for sid in self.index.passages[hit.passage].sentences:
+                passage[sid] = max(passage.get(sid, 0.0), hit.score)
+        if not passage:
+            return []
+        sids = list(passage)
+        dense = self.index.sentence_vectors[sids] @ qvec.reshape(-1)
+        qterms = set(analyze(query))
+        out = []
+        for sid, d in zip(sids, dense, strict=True):
+            terms = self._sentence_terms(sid)
+            lexical = len(qterms & terms) / len(qterms) if qterms else 0.0
+            c = Candidate(sid, float(d), passage[sid], lexical)
+            c.first = self.params.first_stage.logit(c.values())
+            out.append(c)
+        out.sort(key=lambda c: -c.first)
+        return out
+
+    def rank(self, info: QuestionInfo, qvec: np.ndarray, hits: Sequence[Hit]) -> list[Candidate]:
+        """Candidates with the best few read by the model; read ones first, by relevance."""
+        cands = self.candidates(info.query, qvec, hits)
+        top = cands[: self.params.read]
+        if not top:
+            return []
+        question = info.query
+        titles = [self.index.article(self.index.sentences[c.sid].article_id).title for c in top]
+        texts = [self.index.sentences[c.sid].text for c in top]
+        for c, reading in zip(top, self.model.read(question, titles, texts), strict=True):
+            c.reading = reading
+        top.sort(key=lambda c: -c.reading.relevance if c.reading else 0.0)
+        return top + cands[self.params.read :]
+
+    # -- answering -------------------------------------------------------------------------------
+    def read(
+        self, info: QuestionInfo, qvec: np.ndarray, hits: Sequence[Hit], answer_id: str = ""
+    ) -> Answer:
+        """Answer from the retrieved passages; ``extra["ranked"]`` lists the sentence ids
+        considered, best first (used by evaluation), ``extra["features"]`` what the calibrator
+        saw."""
+        cands = self.rank(info, qvec, hits)
+        if not cands:
+            return self._abstain(info, answer_id, 0.0, {})
+        feats = confidence_features(cands)
+        confidence = self.params.confidence.probability(feats)
+        extra = {"ranked": [c.sid for c in cands[:20]], "features": feats}
+        if confidence < self.params.threshold:
+            return self._abstain(info, answer_id, confidence, extra)
+        chosen = [cands[0], *self._conflicting(cands)]
+        message = ""
+        if len(chosen) > 1:
+            figures = ", ".join(f"{self._short(c)} [{i}]" for i, c in enumerate(chosen, 1))
+            message = f"The articles give different figures: {figures}."
+        return self._answer(info, answer_id, confidence, chosen, message, extra)
+
+    def _short(self, c: Candidate) -> str:
+        r = c.reading
+        if r is None or r.start < 0:
+            return ""
+        return self.index.sentences[c.sid].text[r.start : r.end]
+
+    def _conflicting(self, cands: Sequence[Candidate]) -> list[Candidate]:
+        """Read sentences of other articles that the model also takes to answer (relevance
+        above even odds) with a different figure than the best one's; at most two."""
+        best = cands[0]
+        base = parse_figure(self._short(best))
+        if base is None:
+            return []
+        seen_articles = {self.index.sentences[best.sid].article_id}
+        values = [base]
+        out: list[Candidate] = []
+        for c in cands[1 : self.params.read]:
+            if c.reading is None or c.reading.relevance < 0.0:
+                break
+            art = self.index.sentences[c.sid].article_id
+            value = parse_figure(self._short(c))
+            if art in seen_articles or value is None:
+                continue
+            if any(math.isclose(value, v) for v in values):
+                continue
+            seen_articles.add(art)
+            values.append(value)
+            out.append(c)
+            if len(out) == 2:
+                break
+        return out
+
+    def _quote(self, c: Candidate) -> tuple[str, int, int, tuple[int, int] | None]:
+        sent = self.index.sentences[c.sid]
+        short = None
+        if c.reading is not None and c.reading.start >= 0:
+            short = (sent.start + c.reading.start, sent.start + c.reading.end)
+        start, end = fit_quote(
+            self.index.article(sent.article_id).text, sent.start, sent.end, short
+        )
+        return sent.article_id, start, end, short
+
+    def _answer(
+        self,
+        info: QuestionInfo,
+        answer_id: str,
+        confidence: float,
+        chosen: Sequence[Candidate],
+        message: str,
+        extra: dict[str, Any],
+    ) -> Answer:
+        citations = []
+        for n, c in enumerate(chosen, start=1):
+            art_id, start, end, short = self._quote(c)
+            art = self.index.article(art_id)
+            inside = short is not None and start <= short[0] and short[1] <= end
+            citations.append(
+                Citation(
+                    n=n,
+                    article_id=art.id,
+                    title=art.title,
+                    source=art.source,
+                    author=art.author,
+                    date=art.date,
+                    url=art.url,
+                    quote=art.text[start:end],
+                    start=start,
+                    end=end,
+                    short_start=short[0] if inside and short else None,
+                    short_end=short[1] if inside and short else None,
+                )
+            )
+        first = citations[0]
+        short_text = ""
+        if first.short_start is not None and first.short_end is not None:
+            short_text = self.index.article(first.article_id).text[
+                first.short_start : first.short_end
+            ]
+        return Answer(
+            id=answer_id,
+            question=info.text,
+            answer=" ".join(c.quote for c in citations),
+            short_answer=short_text,
+            abstained=False,
+            confidence=confidence,
+            citations=tuple(citations),
+            message=message,
+            conflict=len(citations) > 1,
+            resolved_question=info.resolved,
+            extra=extra,
+        )
+
+    def _abstain(
+        self, info: QuestionInfo, answer_id: str, confidence: float, extra: dict[str, Any]
+    ) -> Answer:
+        return Answer(
+            id=answer_id,
+            question=info.text,
+            answer="",
+            short_answer="",
+            abstained=True,
+            confidence=confidence,
+            message=NOT_FOUND_MESSAGE,
+            resolved_question=info.resolved,
+            extra=extra,
+        )
+
+
+def fit_quote(text: str, start: int, end: int, short: tuple[int, int] | None) -> tuple[int, int]:
+    """``(start, end)``, or a verbatim window of MAX_ANSWER_WORDS words around the short answer
+    when the quote is longer."""
+    spans = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[start:end])]
+    if len(spans) <= MAX_ANSWER_WORDS:
+        return start, end
+    centre = (short[0] - start) if short else 0
+    first = next((i for i, (_, e) in enumerate(spans) if e > centre), 0)
+    lo = max(0, min(first - MAX_ANSWER_WORDS // 3, len(spans) - MAX_ANSWER_WORDS))
+    hi = lo + MAX_ANSWER_WORDS
+    return start + spans[lo][0], start + spans[hi - 1][1]

@@ -1,0 +1,229 @@
+"""Fitting the reader's non-neural part (``params.json`` beside the model):
+
+* the first-stage scorer that picks which candidate sentences the model reads;
+* how many it reads (``read``), the smallest number within half a point of the best P@1;
+* the confidence calibrator: a logistic regression from the best sentence's reading to the
+  probability that it is the right answer;
+* the abstention threshold.
+
+The scorers are fitted on the articles of ``squad2-dev-other-20`` that the model was not trained
+on (real SQuAD 2.0 questions, half of them adversarial unanswerables); the threshold is chosen
+on the validation set ``squad2-dev-5`` (the one that maximises the share of questions handled
+right: answerable ones answered with a gold sentence, unanswerable ones abstained), where the
+expected calibration error is also measured. Test sets are never read here.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qa.evaluation import EvalItem, GoldSentences, load_eval_set
+from qa.pipeline import Assistant
+from qa.questions import analyze_question
+from qa.read.reader import Candidate, LearnedReader, ReaderParams, confidence_features
+from qa.read.scorer import LinearScorer
+
+log = logging.getLogger(__name__)
+
+FIRST_FEATURES = ("dense", "passage", "lexical")
+CONF_FEATURES = ("relevance", "margin", "span", "first", "dense", "passage", "lexical")
+BOOTSTRAP_FIRST = LinearScorer(FIRST_FEATURES, (4.0, 2.0, 2.0), 0.0)
+# the reader as it collects: every candidate is read, so the fitted parts do not matter yet
+BOOTSTRAP = ReaderParams(
+    BOOTSTRAP_FIRST, LinearScorer(("relevance",), (1.0,), 0.0), threshold=0.0, read=1000
+)
+
+
+@dataclass
+class Row:
+    """One question's candidates, all read by the model, and which of them are gold."""
+
+    qid: str
+    answerable: bool
+    cands: list[Candidate]
+    gold: list[bool]
+
+
+def collect(assistant: Assistant, items: list[EvalItem]) -> list[Row]:
+    """Read every candidate sentence of every question (slow, done once per set)."""
+    reader = assistant.reader
+    assert isinstance(reader, LearnedReader)
+    infos = [analyze_question(i.question) for i in items]
+    vecs = assistant.embedder.encode([i.query for i in infos])
+    rows = []
+    for n, (item, info, qvec) in enumerate(zip(items, infos, vecs, strict=True)):
+        hits = assistant.retriever.search(info.query, qvec, k=reader.passages)
+        cands = reader.candidates(info.query, qvec, hits)
+        if cands:
+            idx = reader.index
+            titles = [idx.article(idx.sentences[c.sid].article_id).title for c in cands]
+            texts = [idx.sentences[c.sid].text for c in cands]
+            for c, r in zip(cands, reader.model.read(info.query, titles, texts), strict=True):
+                c.reading = r
+        gold = GoldSentences(reader.index, item)
+        rows.append(Row(item.id, item.answerable, cands, [gold.holds(c.sid) for c in cands]))
+        if n % 200 == 0:
+            log.info("read %d of %d questions", n, len(items))
+    return rows
+
+
+def collect_set(
+    folder: Path, index_dir: Path, cache: Path, limit_articles: set[str] | None = None
+) -> list[Row]:
+    """``collect`` over a benchmark folder, indexed into ``index_dir``; cached in ``cache``."""
+    if cache.is_file():
+        with open(cache, "rb") as fh:
+            rows: list[Row] = pickle.load(fh)
+        return rows
+    assistant = Assistant.ensure(
+        [str(folder / "corpus.jsonl")], index_dir, progress=False, reader_params=BOOTSTRAP
+    )
+    items = load_eval_set(folder)
+    if limit_articles is not None:
+        items = [i for i in items if set(i.article_ids) & limit_articles]
+    rows = collect(assistant, items)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with open(cache, "wb") as fh:
+        pickle.dump(rows, fh)
+    return rows
+
+
+def order(row: Row, first: LinearScorer, k: int) -> list[int]:
+    """Indexes of ``row.cands`` in the reader's order: top ``k`` by the first stage, re-ranked
+    by relevance."""
+    vals = [first.logit(c.values()) for c in row.cands]
+    top = sorted(range(len(vals)), key=lambda i: -vals[i])[:k]
+    for i in top:
+        row.cands[i].first = vals[i]
+    return sorted(top, key=lambda i: -row.cands[i].reading.relevance)  # type: ignore[union-attr]
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> LinearScorer:
+    from sklearn.linear_model import LogisticRegression
+
+    lr = LogisticRegression(C=1.0, max_iter=1000)
+    lr.fit(x, y)
+    return LinearScorer(names, tuple(float(w) for w in lr.coef_[0]), float(lr.intercept_[0]))
+
+
+def fit_first(rows: list[Row]) -> LinearScorer:
+    x, y = [], []
+    for r in rows:
+        if r.answerable and any(r.gold):
+            for c, g in zip(r.cands, r.gold, strict=True):
+                x.append([c.values()[f] for f in FIRST_FEATURES])
+                y.append(int(g))
+    return fit_logistic(np.array(x), np.array(y), FIRST_FEATURES)
+
+
+def p_at_1(rows: list[Row], first: LinearScorer, k: int) -> float:
+    ans = [r for r in rows if r.answerable]
+    hits = 0
+    for r in ans:
+        o = order(r, first, k)
+        hits += bool(o) and r.gold[o[0]]
+    return hits / max(1, len(ans))
+
+
+def conf_data(
+    rows: list[Row], first: LinearScorer, k: int
+) -> tuple[np.ndarray, np.ndarray, list[bool]]:
+    """Calibrator inputs and labels (the best sentence is gold); questions without candidates
+    are left out (the reader abstains on them with confidence 0)."""
+    x, y, answerable = [], [], []
+    for r in rows:
+        o = order(r, first, k)
+        if not o:
+            continue
+        feats = confidence_features([r.cands[i] for i in o])
+        x.append([feats[f] for f in CONF_FEATURES])
+        y.append(int(r.gold[o[0]]))
+        answerable.append(r.answerable)
+    return np.array(x), np.array(y), answerable
+
+
+def ece(p: np.ndarray, y: np.ndarray, bins: int = 10) -> float:
+    """Expected calibration error over equal-width bins."""
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in itertools.pairwise(edges):
+        m = (p >= lo) & ((p < hi) | (hi == 1.0))
+        if m.any():
+            total += m.sum() / len(p) * abs(float(p[m].mean()) - float(y[m].mean()))
+    return total
+
+
+def auroc(p: np.ndarray, y: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(y, p)) if 0 < y.sum() < len(y) else float("nan")
+
+
+def choose_threshold(p: np.ndarray, y: np.ndarray, answerable: list[bool]) -> tuple[float, float]:
+    """The threshold maximising questions handled right (see module doc), and that share."""
+    ans = np.array(answerable)
+    best_t, best_acc = 0.5, -1.0
+    for t in np.linspace(0.05, 0.95, 91):
+        answered = p >= t
+        right = np.where(ans, answered & (y == 1), ~answered)
+        acc = float(right.mean())
+        if acc > best_acc:
+            best_t, best_acc = float(t), acc
+    return best_t, best_acc
+
+
+def fit(shared: Path, work: Path, out: Path, held_out: int = 6, seed: int = 13) -> dict[str, Any]:
+    """Collect (cached in ``work``), fit and write ``out`` (params.json)."""
+    from qa.training.reader import split_other
+
+    other = shared / "datasets/squad2-dev-other-20"
+    _, cal_q = split_other(other, held_out, seed)
+    cal_articles = {q.article for q in cal_q}
+    cal = collect_set(other, work / "index-other-20", work / "rows-calibration.pkl", cal_articles)
+    val = collect_set(
+        shared / "benchmarks/squad2-dev-5", work / "index-dev-5", work / "rows-validation.pkl"
+    )
+    first = fit_first(cal)
+    by_k = {k: p_at_1(cal, first, k) for k in range(1, 13)}
+    best = max(by_k.values())
+    k = min(kk for kk, v in by_k.items() if v >= best - 0.005)
+    x, y, _ = conf_data(cal, first, k)
+    conf = fit_logistic(x, y, CONF_FEATURES)
+    vx, vy, vans = conf_data(val, first, k)
+    vp = np.array([conf.probability(dict(zip(CONF_FEATURES, row, strict=True))) for row in vx])
+    threshold, acc = choose_threshold(vp, vy, vans)
+    fitted = {
+        "calibration_set": f"squad2-dev-other-20, {len(cal_articles)} held-out articles: "
+        + ", ".join(sorted(cal_articles)),
+        "calibration_questions": len(cal),
+        "validation_set": "squad2-dev-5",
+        "validation_questions": len(val),
+        "p_at_1_by_read": {str(kk): round(v, 4) for kk, v in by_k.items()},
+        "validation_p_at_1": round(p_at_1(val, first, k), 4),
+        "validation_ece": round(ece(vp, vy), 4),
+        "validation_auroc": round(auroc(vp, vy), 4),
+        "validation_handled_right": round(acc, 4),
+        "threshold_rule": "maximises questions handled right on validation",
+    }
+    params = {
+        "first_stage": first.to_dict(),
+        "confidence": conf.to_dict(),
+        "threshold": round(threshold, 4),
+        "read": k,
+        "passages": BOOTSTRAP.passages,
+        "fitted": fitted,
+    }
+    out.write_text(json.dumps(params, indent=2) + "\n", encoding="utf-8")
+    if (out.parent / "manifest.json").is_file():
+        from qa.training.reader import write_card
+
+        write_card(out.parent)
+    return params

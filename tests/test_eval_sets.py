@@ -1,0 +1,104 @@
+"""Named evaluation sets: SQuAD-format files become benchmark folders, unknown names are clean
+errors, and the summary table has one row per set and reader."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from qa.cli import main
+from qa.errors import InputFileError
+from qa.evaluation import (
+    EvalItem,
+    EvalRecord,
+    confidence_auroc,
+    format_summary,
+    load_eval_set,
+    resolve_set,
+)
+from qa.types import Answer
+
+CONTEXT = "Lake Orva freezes every January. Its ice is 40 centimetres thick."
+
+
+def _shifts(shared: Path) -> None:
+    folder = shared / "datasets" / "squadshifts"
+    folder.mkdir(parents=True)
+    data = {
+        "data": [
+            {
+                "title": "Lake_Orva",
+                "paragraphs": [
+                    {
+                        "context": CONTEXT,
+                        "qas": [
+                            {
+                                "id": "x1",
+                                "question": "When does Lake Orva freeze?",
+                                "answers": [
+                                    {"text": "every January", "answer_start": 18},
+                                    {"text": "January", "answer_start": 24},
+                                ],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    (folder / "new_wiki_v1.0.json").write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_a_squad_file_becomes_a_benchmark_folder(tmp_path: Path) -> None:
+    _shifts(tmp_path / "shared")
+    folder = resolve_set("new_wiki", tmp_path / "eval", tmp_path / "shared", tmp_path / "work")
+    corpus = [json.loads(x) for x in (folder / "corpus.jsonl").read_text().splitlines()]
+    assert corpus == [
+        {"id": "Lake_Orva", "title": "Lake Orva", "source": "new_wiki_v1.0", "text": CONTEXT}
+    ]
+    (item,) = load_eval_set(folder)
+    assert item.answers == ("January", "every January") and item.answerable
+    assert item.paragraph == CONTEXT and item.article_ids == ("Lake_Orva",)
+
+
+def test_unknown_or_missing_sets_are_named(tmp_path: Path) -> None:
+    with pytest.raises(InputFileError, match="unknown eval set 'nope'"):
+        resolve_set("nope", tmp_path, tmp_path, tmp_path)
+    with pytest.raises(InputFileError, match=r"needs .*squad2-test-10"):
+        resolve_set("squad2-test-10", tmp_path, tmp_path, tmp_path)
+
+
+def test_eval_cli_rejects_an_unknown_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("QA_SHARED_DIR", str(tmp_path))
+    res = CliRunner().invoke(main, ["eval", "--set", "nope"])
+    assert res.exit_code == 1
+    assert "unknown eval set 'nope'" in res.output
+
+
+def _record(answerable: bool, rank: int | None, confidence: float) -> EvalRecord:
+    item = EvalItem("i", "q?", "k", ("a",) if answerable else (), "any", (), answerable)
+    answer = Answer("i", "q?", "", "", False, confidence)
+    return EvalRecord(item, answer, False, rank, 0.0, 0.0)
+
+
+def test_auroc_of_confidence() -> None:
+    perfect = [_record(True, 1, 0.9), _record(False, None, 0.1), _record(True, 2, 0.2)]
+    assert confidence_auroc(perfect) == pytest.approx(1.0)
+    inverted = [_record(True, 1, 0.1), _record(False, None, 0.9)]
+    assert confidence_auroc(inverted) == pytest.approx(0.0)
+    assert confidence_auroc([_record(True, 1, 0.5)]) is None
+    tied = [_record(True, 1, 0.5), _record(False, None, 0.5)]
+    assert confidence_auroc(tied) == pytest.approx(0.5)
+
+
+def test_summary_table_has_a_row_per_set_and_reader() -> None:
+    summ = {"n": 3, "p_at_1": 0.5, "answered_right": None, "latency_p50_ms": 12.34}
+    table = format_summary([("a", "learned", summ), ("a", "rules", summ)]).splitlines()
+    assert table[0].startswith("| set | reader | n | P@1 |")
+    assert table[2] == "| a | learned | 3 | 0.500 | – | – | – | – | – | 12.3 |"
+    assert len(table) == 4
+    assert np.isfinite(0.5)
