@@ -183,9 +183,13 @@ def source_files(inputs: Sequence[str | Path]) -> dict[str, dict[str, int]]:
 
 @contextlib.contextmanager
 def build_lock(index_dir: Path) -> Iterator[None]:
-    """One build at a time per index folder (a second one fails at once with a clear message)."""
+    """One build at a time per index folder (a second one fails at once with a clear message).
+    A folder this build created is removed again when the build fails: a failed first build
+    leaves nothing behind."""
+    created = not index_dir.exists()
     index_dir.mkdir(parents=True, exist_ok=True)
     fh = (index_dir / ".lock").open("a+")
+    locked = False
     try:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -193,11 +197,16 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             raise QAError(
                 f"another `qa index` is already building {index_dir}; wait for it"
             ) from err
+        locked = True
         fh.seek(0)
         fh.truncate()
         fh.write(str(os.getpid()))
         fh.flush()
         yield
+    except BaseException:
+        if created and locked:
+            shutil.rmtree(index_dir, ignore_errors=True)
+        raise
     finally:
         fh.close()
 

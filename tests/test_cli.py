@@ -242,3 +242,13 @@ def test_eval_prints_table_per_kind(runner: CliRunner, tiny_index: Path, tmp_pat
     res = runner.invoke(main, ["eval", str(qs), "--index-dir", str(tiny_index), "-q", "--json"])
     data = json.loads(res.output)
     assert data["overall"]["correct"] == 1.0 and data["overall"]["abstain_recall"] == 1.0
+
+
+def test_a_failed_first_build_leaves_nothing(runner: CliRunner, tmp_path: Path) -> None:
+    target = tmp_path / "new-index"
+    res = runner.invoke(
+        main, ["index", str(tmp_path / "no-such-path"), "--index-dir", str(target), "-q", "--model", "hash"]
+    )
+    assert res.exit_code != 0
+    assert "no-such-path" in res.output
+    assert not target.exists()
