@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from qa.cli import main
+from qa.surfaces.cli import main
 
 if __name__ == "__main__":
     main(["serve", *sys.argv[1:]], prog_name="qa serve")

@@ -13,9 +13,9 @@ import numpy as np
 from _common import HEADER, machine, median, row
 
 from qa.config import BUNDLED_CORPUS
-from qa.corpus import load_corpus
-from qa.embedding import MiniLMEmbedder
-from qa.index import build_index
+from qa.embed.embedder import MiniLMEmbedder
+from qa.index.store import build_index
+from qa.ingest.corpus import load_corpus
 
 
 class Recording(MiniLMEmbedder):

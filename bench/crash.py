@@ -51,7 +51,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from qa.index import current_build, load_index  # noqa: E402
+from qa.index.store import current_build, load_index  # noqa: E402
 from qa.pipeline import Assistant  # noqa: E402
 
 TOWNS = ["Linden", "Marrow", "Ashby", "Corvin", "Dale", "Elmstead", "Fenwick", "Garth"]
@@ -131,7 +131,7 @@ def _fmt(t: tuple[float, ...]) -> str:
 
 
 def qa_cmd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "qa.cli", *args]
+    return [sys.executable, "-m", "qa.surfaces.cli", *args]
 
 
 def start(cmd: list[str]) -> subprocess.Popen[bytes]:

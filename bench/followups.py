@@ -22,7 +22,7 @@ import numpy as np
 from _common import machine
 
 from qa.config import Settings
-from qa.embedding import make_embedder
+from qa.embed.embedder import make_embedder
 from qa.questions import analyze_question
 
 
@@ -60,7 +60,11 @@ def main() -> None:
     target = np.array(gold)
     print(f"{len(rows)} follow-ups, {len(docs)} dialogue topics")
     print("| query | retrieval top-1 |\n|---|---|")
-    for name, texts in (("as asked", asked), ("qa's resolution", resolved), ("human rewrite", rewrites)):
+    for name, texts in (
+        ("as asked", asked),
+        ("qa's resolution", resolved),
+        ("human rewrite", rewrites),
+    ):
         top = np.argmax(emb.encode(texts) @ dvec.T, axis=1)
         print(f"| {name} | {float((top == target).mean()):.3f} |")
     print(f"({time.perf_counter() - t0:.0f} s)")

@@ -49,7 +49,7 @@ def log(*a: Any) -> None:
 
 
 def real_minilm_vectors() -> np.ndarray:
-    from qa.index import load_index
+    from qa.index.store import load_index
 
     out = []
     for d in [ROOT / "index", *sorted((ROOT / "data" / "eval-index").glob("*minilm*"))]:
@@ -157,7 +157,7 @@ def pct(ms: list[float], p: float) -> float:
 def bench_search(args: argparse.Namespace) -> list[dict[str, Any]]:
     import faiss
 
-    from qa.ann import DenseIndex, build_vector_index
+    from qa.index.ann import DenseIndex, build_vector_index
 
     faiss.omp_set_num_threads(args.threads)
     gen = Generator(real_minilm_vectors())
@@ -246,7 +246,7 @@ def bench_search(args: argparse.Namespace) -> list[dict[str, Any]]:
 def bench_bm25(args: argparse.Namespace) -> list[dict[str, Any]]:
     import bm25s
 
-    from qa.shards import write_bm25
+    from qa.index.shards import write_bm25
 
     n, vocab_n = args.size, 200_000
     rng = np.random.default_rng(0)
@@ -300,7 +300,7 @@ def bench_bm25(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def bench_build(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from qa.index import build_index, load_index
+    from qa.index.store import build_index, load_index
 
     rows_in = []
     for d in [ROOT / "index", *sorted((ROOT / "data" / "eval-index").glob("*"))]:
@@ -353,7 +353,7 @@ def bench_memory(args: argparse.Namespace) -> list[dict[str, Any]]:
     sys.path.insert(0, str(ROOT / "tests"))
     from test_scale import write_jsonl
 
-    from qa.index import load_index
+    from qa.index.store import load_index
 
     out = []
     for n in args.articles:
@@ -364,7 +364,7 @@ def bench_memory(args: argparse.Namespace) -> list[dict[str, Any]]:
             cmd = [
                 sys.executable,
                 "-m",
-                "qa.cli",
+                "qa.surfaces.cli",
                 "index",
                 str(src),
                 "--index-dir",

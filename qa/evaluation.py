@@ -24,9 +24,9 @@ from typing import Any
 import numpy as np
 
 from qa.errors import InputFileError
-from qa.index import Index
+from qa.index.store import Index
+from qa.ingest.text import normalize_article_text
 from qa.pipeline import Assistant
-from qa.text import normalize_article_text
 from qa.types import Answer
 
 

@@ -17,17 +17,14 @@ from typing import Any
 
 import numpy as np
 
-from qa import spans as sp
-from qa.answering import Reader, ReaderSettings
-from qa.config import Settings
-from qa.corpus import load_corpus
-from qa.embedding import Embedder, make_embedder
+from qa.embed.embedder import Embedder, make_embedder
 from qa.errors import IndexLoadError, QAError
-from qa.index import BuildReport, Index, build_index, check_stale, ensure_fresh, load_index
+from qa.index.store import BuildReport, Index, build_index, check_stale, ensure_fresh, load_index
+from qa.ingest.corpus import load_corpus
+from qa.ingest.text import fold
 from qa.questions import QuestionInfo, analyze_question, refers_to_answer
 from qa.read import LearnedReader, ReaderParams
-from qa.retrieval import Filters, HybridRetriever
-from qa.text import fold
+from qa.retrieve.hybrid import Filters, HybridRetriever
 from qa.types import Answer
 
 log = logging.getLogger(__name__)
@@ -40,10 +37,8 @@ class Assistant:
         self,
         index: Index,
         embedder: Embedder | None = None,
-        reader: ReaderSettings | None = None,
         top_k: int = 6,
         query_cache: int = 2048,
-        reader_kind: str | None = None,
         reader_params: ReaderParams | None = None,
     ) -> None:
         self.index = index
@@ -55,15 +50,7 @@ class Assistant:
                 f"not {self.embedder.name}; rebuild it with `qa index --rebuild`"
             )
         self.retriever = HybridRetriever(index)
-        reader_kind = reader_kind or Settings().reader
-        self.reader_kind = reader_kind
-        self.reader: Reader | LearnedReader
-        if reader_kind == "rules":
-            self.reader = Reader(index, reader, embedder=self.embedder)
-        elif reader_kind == "learned":
-            self.reader = LearnedReader(index, params=reader_params)
-        else:
-            raise QAError(f"unknown reader {reader_kind!r}; use 'learned' or 'rules'")
+        self.reader = LearnedReader(index, params=reader_params)
         self.top_k = top_k
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()
@@ -155,8 +142,7 @@ class Assistant:
             return info  # a broken earlier question only loses its help
         qvec = self._encode([prev_info.query])[0]
         prev = self._finish(prev_info, qvec, None, filters, "", time.perf_counter())
-        toks = prev.short_answer.split()
-        name = " ".join(toks[sp.after_title(toks) :])  # "Garry Conille", not "Prime Minister …"
+        name = prev.short_answer.strip(" ,.;:")
         if prev.abstained or not name[:1].isupper():
             return info
         if info.reply and fold(name) not in fold(info.reply):
@@ -226,7 +212,6 @@ class Assistant:
         if not texts and self.index.articles:
             texts = [f"What happened: {self.index.articles[0].title}?"]
         try:
-            self.reader.prepare()
             for text in texts:
                 self.ask(text)
         except Exception as err:  # a warm-up must not stop a server from starting

@@ -12,9 +12,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from qa.config import BUNDLED_CORPUS
-from qa.corpus import load_corpus
-from qa.embedding import HashEmbedder
-from qa.index import build_index
+from qa.embed.embedder import HashEmbedder
+from qa.index.store import build_index
+from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 
 TINY = {
@@ -79,7 +79,7 @@ def tiny_assistant(tiny_index: Path) -> Assistant:
 
 @pytest.fixture(scope="session")
 def minilm():  # type: ignore[no-untyped-def]
-    from qa.embedding import MiniLMEmbedder
+    from qa.embed.embedder import MiniLMEmbedder
 
     embedder = MiniLMEmbedder()
     _ = embedder.model  # load once per session

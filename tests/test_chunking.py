@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import itertools
 
-from qa.chunking import ChunkParams, chunk_article
-from qa.tokenizer import SHA256, count_tokens, get_encoding
+from qa.ingest.chunking import ChunkParams, chunk_article
+from qa.ingest.tokenizer import SHA256, count_tokens, get_encoding
 from qa.types import Article
 
 

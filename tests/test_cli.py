@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa.cli import main
+from qa.surfaces.cli import main
 
 
 @pytest.fixture()
@@ -216,12 +216,12 @@ def test_batch_failure_midway_keeps_previous_output(
     out.write_text("previous results\n")
     inp = tmp_path / "q.txt"
     inp.write_text("How much did the repairs cost?\n")
-    import qa.batch
+    import qa.surfaces.batch
 
     def explode(*a: object, **k: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(qa.batch, "write_answers", explode)
+    monkeypatch.setattr(qa.surfaces.batch, "write_answers", explode)
     res = runner.invoke(
         main, ["batch", str(inp), "-o", str(out), "--index-dir", str(tiny_index), "-q"]
     )
@@ -247,7 +247,16 @@ def test_eval_prints_table_per_kind(runner: CliRunner, tiny_index: Path, tmp_pat
 def test_a_failed_first_build_leaves_nothing(runner: CliRunner, tmp_path: Path) -> None:
     target = tmp_path / "new-index"
     res = runner.invoke(
-        main, ["index", str(tmp_path / "no-such-path"), "--index-dir", str(target), "-q", "--model", "hash"]
+        main,
+        [
+            "index",
+            str(tmp_path / "no-such-path"),
+            "--index-dir",
+            str(target),
+            "-q",
+            "--model",
+            "hash",
+        ],
     )
     assert res.exit_code != 0
     assert "no-such-path" in res.output

@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from qa.corpus import load_corpus
 from qa.errors import CorpusError
+from qa.ingest.corpus import load_corpus
 
 
 def write(path: Path, text: str | bytes) -> Path:

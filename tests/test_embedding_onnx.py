@@ -1,4 +1,4 @@
-"""The ONNX Runtime embedding path (qa.minilm_onnx): export, checks against torch, the cache and
+"""The ONNX Runtime embedding path (qa.embed.minilm_onnx): export, checks against torch, the cache and
 its corruption, fallback to torch, threads, and a query process that never imports torch.
 
 Unmarked tests use a tiny random BERT saved as a sentence-transformers model (same pipeline as
@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa import minilm_onnx
-from qa.corpus import load_corpus
-from qa.embedding import MiniLMEmbedder
+from qa.embed import minilm_onnx
+from qa.embed.embedder import MiniLMEmbedder
 from qa.errors import QAError
-from qa.index import build_index
+from qa.index.store import build_index
+from qa.ingest.corpus import load_corpus
 
 TEXTS = [
     "How many workers rebuilt the pier?",
@@ -189,7 +189,7 @@ def test_damaged_cache_is_detected_and_exported_again(
         record_file.write_text("{not json")
     else:
         onnx_file.write_bytes(b"")
-    with caplog.at_level(logging.WARNING, logger="qa.embedding"):
+    with caplog.at_level(logging.WARNING, logger="qa.embed.embedder"):
         emb = MiniLMEmbedder(tiny_model)
         assert emb.backend_in_use == "onnx"
     assert "exporting the embedding model to ONNX again" in caplog.text
@@ -211,7 +211,7 @@ def test_export_failure_falls_back_to_torch(
         raise minilm_onnx.ExportError("exporter exploded")
 
     monkeypatch.setattr(minilm_onnx, "export", broken)
-    with caplog.at_level(logging.WARNING, logger="qa.embedding"):
+    with caplog.at_level(logging.WARNING, logger="qa.embed.embedder"):
         emb = MiniLMEmbedder(tiny_model)
         assert emb.backend_in_use == "torch"
     assert "exporter exploded" in caplog.text and "using PyTorch" in caplog.text
@@ -224,7 +224,7 @@ def test_export_that_disagrees_with_torch_is_not_kept(
     tiny_model: Path, cache: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setattr(minilm_onnx, "MIN_COSINE", 1.5)  # nothing can pass
-    with caplog.at_level(logging.WARNING, logger="qa.embedding"):
+    with caplog.at_level(logging.WARNING, logger="qa.embed.embedder"):
         emb = MiniLMEmbedder(tiny_model)
         assert emb.backend_in_use == "torch"
     assert "differ from torch" in caplog.text
@@ -264,7 +264,7 @@ def test_other_pooling_is_not_exported(
     config = json.loads((other / "1_Pooling" / "config.json").read_text())
     config.update(pooling_mode_mean_tokens=False, pooling_mode_cls_token=True)
     (other / "1_Pooling" / "config.json").write_text(json.dumps(config))
-    with caplog.at_level(logging.WARNING, logger="qa.embedding"):
+    with caplog.at_level(logging.WARNING, logger="qa.embed.embedder"):
         assert MiniLMEmbedder(other).backend_in_use == "torch"
     assert "pooling" in caplog.text
     assert cached(cache) == []

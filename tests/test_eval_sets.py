@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from qa.cli import main
 from qa.errors import InputFileError
 from qa.evaluation import (
     EvalItem,
@@ -20,6 +19,7 @@ from qa.evaluation import (
     load_eval_set,
     resolve_set,
 )
+from qa.surfaces.cli import main
 from qa.types import Answer
 
 CONTEXT = "Lake Orva freezes every January. Its ice is 40 centimetres thick."

@@ -24,16 +24,22 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from qa.batch import BatchItem, read_questions, run_batch
-from qa.chunking import ChunkParams, chunk_article, sentence_table
-from qa.cli import main
-from qa.corpus import ArticleProblem, load_corpus, make_article
-from qa.embedding import HashEmbedder
+from qa.embed.embedder import HashEmbedder
 from qa.errors import CorpusError, IndexLoadError, InputFileError, QuestionError
-from qa.index import build_index, load_index
+from qa.index.store import build_index, load_index
+from qa.ingest.chunking import ChunkParams, chunk_article, sentence_table
+from qa.ingest.corpus import ArticleProblem, load_corpus, make_article
+from qa.ingest.text import (
+    normalize_article_text,
+    paragraphs,
+    sentence_spans,
+    split_sentences,
+    word_spans,
+)
+from qa.ingest.tokenizer import count_tokens
 from qa.pipeline import Assistant
-from qa.text import normalize_article_text, paragraphs, sentence_spans, split_sentences, word_spans
-from qa.tokenizer import count_tokens
+from qa.surfaces.batch import BatchItem, read_questions, run_batch
+from qa.surfaces.cli import main
 from qa.types import Answer, Article
 
 SCALE = max(1, int(os.environ.get("QA_FUZZ_SCALE", "1")))
@@ -492,7 +498,7 @@ def test_batch_readers_and_runner_never_crash(
                 assert answer.error == item.error
             check_answer(tiny_assistant.index, answer)
         # and the output can be written in both formats
-        from qa.batch import atomic_writer, write_answers
+        from qa.surfaces.batch import atomic_writer, write_answers
 
         for fmt in ("jsonl", "csv"):
             with atomic_writer(Path(tmp) / f"out.{fmt}") as fh:
@@ -611,7 +617,7 @@ def test_article_with_a_lone_surrogate_is_a_named_problem(tmp_path: Path) -> Non
 
 
 def test_killed_batch_temp_files_are_removed_by_the_next_run(tmp_path: Path) -> None:
-    from qa.batch import atomic_writer
+    from qa.surfaces.batch import atomic_writer
 
     dead = tmp_path / ".out.jsonl.999999999.abcd.tmp"  # pid that cannot exist
     dead.write_text("half")

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from qa.config import Settings
 from qa.pipeline import Assistant
-from qa.web import create_app
+from qa.surfaces.web.app import create_app
 
 SCALE = int(os.environ.get("QA_FUZZ_SCALE", "1"))
 FUZZ = settings(

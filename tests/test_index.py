@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.corpus import load_corpus
-from qa.embedding import HashEmbedder
+from qa.embed.embedder import HashEmbedder
 from qa.errors import IndexLoadError, QAError, StaleIndexError
-from qa.index import build_index, check_stale, current_build, ensure_fresh, load_index
+from qa.index.store import build_index, check_stale, current_build, ensure_fresh, load_index
+from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 
 
@@ -124,7 +124,7 @@ def test_crash_during_build_keeps_previous_index_and_leaves_no_debris(
     answer_before = Assistant.load(tmp_path / "ix").ask("How many bridges in Place2?").to_dict()
     (corpus / "a0.md").write_text("---\nid: a0\n---\nSomething else.\n", encoding="utf-8")
 
-    import qa.index as qi
+    import qa.index.store as qi
 
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from qa.cli import main
-from qa.corpus import load_corpus
-from qa.embedding import HashEmbedder
-from qa.index import build_index, clean_debris, current_build, load_index
+from qa.embed.embedder import HashEmbedder
+from qa.index.store import build_index, clean_debris, current_build, load_index
+from qa.ingest.corpus import load_corpus
+from qa.surfaces.cli import main
 
 
 @pytest.fixture(scope="module")

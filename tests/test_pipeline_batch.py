@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qa.embedding import HashEmbedder
+from qa.embed.embedder import HashEmbedder
 from qa.pipeline import Assistant
 
 QUESTIONS = [

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from qa.cli import main
 from qa.config import PROJECT_ROOT
 from qa.evaluation import evaluate, load_eval_set
 from qa.pipeline import Assistant
+from qa.surfaces.cli import main
 
 pytestmark = pytest.mark.slow
 BENCHMARK = PROJECT_ROOT / "eval" / "questions.jsonl"

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.embedding import HashEmbedder
-from qa.index import build_index, load_index
+from qa.embed.embedder import HashEmbedder
+from qa.index.store import build_index, load_index
 
 ray = pytest.importorskip("ray")
 

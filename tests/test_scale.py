@@ -13,14 +13,14 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import qa.ann
-import qa.index as qi
-from qa.cli import main
-from qa.corpus import load_corpus
-from qa.embedding import HashEmbedder
-from qa.index import build_index, current_build, load_index
+import qa.index.ann
+import qa.index.store as qi
+from qa.embed.embedder import HashEmbedder
+from qa.index.store import build_index, current_build, load_index
+from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
-from qa.retrieval import Filters, HybridRetriever
+from qa.retrieve.hybrid import Filters, HybridRetriever
+from qa.surfaces.cli import main
 
 WORDS = (
     "the mayor said officers police harbor mission council budget storm workers bridge school "
@@ -104,8 +104,8 @@ def test_streamed_shards_equal_one_in_memory_build(news: Path, tmp_path: Path) -
 def test_streamed_bm25_matches_bm25s(news: Path, tmp_path: Path) -> None:
     import bm25s
 
-    from qa.shards import passage_input
-    from qa.text import analyze
+    from qa.index.shards import passage_input
+    from qa.ingest.text import analyze
 
     build_index(
         None, tmp_path / "ix", inputs=[news], embedder=HashEmbedder(), progress=False, shard_size=50
@@ -261,7 +261,7 @@ def test_auto_goes_approximate_only_above_the_threshold(
     news: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_index: Path
 ) -> None:
     assert load_index(tiny_index).manifest["faiss"]["kind"] == "flat"
-    monkeypatch.setattr(qa.ann, "APPROX_THRESHOLD", 100)
+    monkeypatch.setattr(qa.index.ann, "APPROX_THRESHOLD", 100)
     build_index(None, tmp_path / "ix", inputs=[news], embedder=HashEmbedder(), progress=False)
     assert load_index(tmp_path / "ix").manifest["faiss"]["kind"] == "hnsw"
 
@@ -327,7 +327,7 @@ def test_incremental_update_reuses_training_and_retrains_on_drift(
     assert report.embedded_articles == 1 and report.retrained == ""
 
     # drift: new vectors fit the centroids worse than at training time -> retrain, and say so
-    monkeypatch.setattr(qa.ann, "DRIFT_LIMIT", -1.0)
+    monkeypatch.setattr(qa.index.ann, "DRIFT_LIMIT", -1.0)
     write_jsonl(corpus / "news.jsonl", 5, start=900)
     report = build_index(
         None,

@@ -3,7 +3,13 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qa.text import analyze, is_boilerplate, normalize_article_text, sentence_spans, split_sentences
+from qa.ingest.text import (
+    analyze,
+    is_boilerplate,
+    normalize_article_text,
+    sentence_spans,
+    split_sentences,
+)
 
 
 def test_normalize_removes_invisible_characters_and_crlf() -> None:

@@ -17,20 +17,16 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from qa.config import Settings
-from qa.corpus import load_corpus
-from qa.embedding import HashEmbedder
-from qa.index import build_index
+from qa.embed.embedder import HashEmbedder
+from qa.index.store import build_index
+from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
+from qa.surfaces.web.app import create_app
+from qa.surfaces.web.examples import example_questions
+from qa.surfaces.web.feedback import FeedbackLog
+from qa.surfaces.web.live import LiveAssistant
+from qa.surfaces.web.render import answer_html, esc, safe_url
 from qa.types import Answer, Citation
-from qa.web import (
-    FeedbackLog,
-    LiveAssistant,
-    answer_html,
-    create_app,
-    esc,
-    example_questions,
-    safe_url,
-)
 
 
 class LiveServer:

@@ -19,11 +19,11 @@ import pytest
 from test_web_api import LiveServer, settings_for
 
 from qa.config import PROJECT_ROOT
-from qa.corpus import load_corpus
-from qa.embedding import HashEmbedder
-from qa.index import build_index
+from qa.embed.embedder import HashEmbedder
+from qa.index.store import build_index
+from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
-from qa.web import create_app
+from qa.surfaces.web.app import create_app
 
 pytestmark = pytest.mark.browser
 

@@ -16,12 +16,13 @@ from fastapi.testclient import TestClient
 from qa.config import Settings
 from qa.errors import QAError
 from qa.pipeline import Assistant
-from qa.web import _listen, create_app, example_questions
+from qa.surfaces.web.app import create_app, listen
+from qa.surfaces.web.examples import example_questions
 
 
 def test_accepted_connections_get_tcp_nodelay() -> None:
     """Without it a keep-alive client waited ~40 ms for every response (Nagle + delayed ACK)."""
-    sock = _listen("127.0.0.1", 0)
+    sock = listen("127.0.0.1", 0)
     port = sock.getsockname()[1]
     seen: list[int] = []
 
@@ -45,11 +46,11 @@ def test_accepted_connections_get_tcp_nodelay() -> None:
 
 
 def test_listen_reports_a_taken_port_in_one_line() -> None:
-    first = _listen("127.0.0.1", 0)
+    first = listen("127.0.0.1", 0)
     try:
         first.listen()
         with pytest.raises(QAError, match=r"cannot listen on 127\.0\.0\.1"):
-            _listen("127.0.0.1", first.getsockname()[1]).listen()
+            listen("127.0.0.1", first.getsockname()[1]).listen()
     finally:
         first.close()
 

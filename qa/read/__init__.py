@@ -3,7 +3,7 @@ answers, decide whether the articles answer at all (a calibrated probability), a
 short answer. Learned from data: a MiniLM cross-encoder with a relevance and a span head
 (:mod:`qa.read.model`), and two fitted linear scorers (:mod:`qa.read.scorer`).
 
-May import: ``qa.types``, ``qa.errors``, ``qa.text``, ``qa.index``, ``qa.retrieval``,
+May import: ``qa.types``, ``qa.errors``, ``qa.ingest.text``, ``qa.index.store``, ``qa.retrieve.hybrid``,
 ``qa.questions``. Never the pipeline or a surface.
 """
 

@@ -1,24 +1,14 @@
 """Reading a figure ("about 1,000", "$68 million", "two dozen") as a number, to tell whether two
-sources give different figures for the same thing. The number and scale words are data, in
-``lexicon.json``."""
+sources give different figures for the same thing. The number and scale words are data
+(:mod:`qa.lexicon`)."""
 
 from __future__ import annotations
 
-import json
 import re
-from functools import cache
-from importlib import resources
-from typing import Any
+
+from qa.lexicon import lexicon
 
 _DIGITS = re.compile(r"\d[\d,]*(?:\.\d+)?")
-
-
-@cache
-def lexicon() -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(
-        (resources.files("qa.read") / "lexicon.json").read_text(encoding="utf-8")
-    )
-    return data
 
 
 def parse_figure(text: str) -> float | None:

@@ -9,7 +9,6 @@ card) and :mod:`qa.training.reader` for how it is made.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import threading
 from dataclasses import dataclass
@@ -19,7 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from qa.config import Settings
 from qa.errors import QAError
+from qa.hashing import file_sha256
 from qa.read.encoding import encode_pairs, load_tokenizer
 
 MAX_ANSWER_TOKENS = 30  # the longest short answer considered, in word pieces
@@ -44,18 +45,12 @@ class Reading:
     end: int
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class ReaderModel:
     """Loads the ONNX model once; :meth:`read` scores a batch of pairs. Thread-safe."""
 
-    def __init__(self, folder: Path | None = None, threads: int = 1, verify: bool = True) -> None:
+    def __init__(
+        self, folder: Path | None = None, threads: int | None = None, verify: bool = True
+    ) -> None:
         import onnxruntime as ort
 
         self.folder = folder or model_dir()
@@ -67,13 +62,13 @@ class ReaderModel:
             path = self.folder / name
             if not path.is_file():
                 raise ModelFileError(f"the reader model file {path} is missing")
-            if verify and _sha256(path) != digest:
+            if verify and file_sha256(path) != digest:
                 raise ModelFileError(
                     f"the reader model file {path} does not match its recorded SHA-256; "
                     "reinstall the package or retrain with `qa train reader`"
                 )
         opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
+        opts.intra_op_num_threads = threads or Settings().reader_threads
         opts.inter_op_num_threads = 1
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")

@@ -29,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from qa.index import Index
+from qa.index.store import Index
+from qa.ingest.text import analyze
 from qa.questions import QuestionInfo
 from qa.read.figures import parse_figure
 from qa.read.model import ReaderModel, Reading, default_model, model_dir
 from qa.read.scorer import LinearScorer
-from qa.retrieval import Hit
-from qa.text import analyze
+from qa.retrieve.hybrid import Hit
 from qa.types import NOT_FOUND_MESSAGE, Answer, Citation
 
 MAX_ANSWER_WORDS = 80  # a quote longer than this is trimmed to a window around the answer
@@ -117,9 +117,6 @@ class LearnedReader:
     def passages(self) -> int:
         """How many top passages the reader reads."""
         return self.params.passages
-
-    def prepare(self) -> None:
-        """Nothing to prepare: the model is loaded with the reader."""
 
     # -- candidates ----------------------------------------------------------------------------
     def _sentence_terms(self, sid: int) -> frozenset[str]:

@@ -4,7 +4,7 @@ A question is paired with single sentences of an article, as the reader sees the
 the sentence that holds the gold answer is a positive (with the answer's character span), other
 sentences of the same paragraph and of other paragraphs of the article are negatives, and every
 sentence paired with an unanswerable SQuAD 2.0 question is a negative. Sentences are cut with the
-same splitter the index uses (:func:`qa.text.split_sentences`).
+same splitter the index uses (:func:`qa.ingest.text.split_sentences`).
 
 This module reads only the files it is given; it never downloads anything.
 """
@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa.text import split_sentences
+from qa.ingest.text import split_sentences
 
 
 @dataclass(frozen=True)

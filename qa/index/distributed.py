@@ -4,7 +4,7 @@ Ray Data reads the articles (JSONL line by line with ``read_text``, other files 
 chunks them with the same code as the local build (tasks), and embeds the chunks with an actor
 pool of embedding models (``map_batches`` with ``concurrency``); the driver receives the
 embedded articles in order and writes the same shards as the local build, so the same merge
-step (:func:`qa.index._write_build`) turns them into the index.
+step (:func:`qa.index.store._write_build`) turns them into the index.
 
 Only the data flows back to the driver; the cluster needs no shared file system, but every node
 needs the same ``qa`` and model package installed (see docs/scale.md).
@@ -20,20 +20,19 @@ from typing import Any
 
 import numpy as np
 
-from qa.chunking import ChunkParams
-from qa.corpus import article_fingerprint, iter_files
 from qa.errors import QAError
-from qa.shards import (
+from qa.index.shards import (
     ArticleStream,
     Prepared,
     PreviousBuild,
     Progress,
     embed_prepared,
     iter_articles,
-    parse_jsonl_line,
     prepare,
     write_shard,
 )
+from qa.ingest.chunking import ChunkParams
+from qa.ingest.corpus import article_fingerprint, iter_files, parse_jsonl_line
 from qa.types import Article
 
 EMBED_BATCH = 256  # articles per actor call
@@ -110,7 +109,7 @@ def chunk_batch(
     batch: dict[str, Any], *, chunk: ChunkParams, prints: dict[str, str], skip: set[str]
 ) -> dict[str, Any]:
     """Ray task: articles → chunked rows (the stored article row, sentence and passage spans)."""
-    from qa.tokenizer import count_tokens
+    from qa.ingest.tokenizer import count_tokens
 
     rows, sents, passes = [], [], []
     for article in _articles_in(batch):
@@ -139,7 +138,7 @@ class Embed:
     """Ray actor: one embedding model, loaded once, embedding batches of chunked articles."""
 
     def __init__(self, model: str, threads: int = 1) -> None:
-        from qa.embedding import make_embedder
+        from qa.embed.embedder import make_embedder
 
         self.embedder = make_embedder(model)
         if threads and hasattr(self.embedder, "threads"):

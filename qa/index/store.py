@@ -11,12 +11,12 @@ Layout of an index folder::
         sentences.npy      int64 rows: article, start, end
         passages.npy       int64 rows: article, first sentence, last sentence + 1, tokens
         passage_vectors.npy / sentence_vectors.npy   float16 embeddings (reused by updates)
-        clauses.npy        int64 rows: sentence, start, end of each clause (qa.clauses)
+        clauses.npy        int64 rows: sentence, start, end of each clause (qa.index.clauses)
         clause_vectors.npy float16 clause embeddings (small indexes only)
         passages.faiss     the FAISS index over passage vectors
         bm25/              bm25s index over passages
 
-A build streams the articles into shards (``.work/``, see :mod:`qa.shards`), merges them into
+A build streams the articles into shards (``.work/``, see :mod:`qa.index.shards`), merges them into
 ``.tmp-*`` and renames that into place, then ``CURRENT`` is swapped with ``os.replace``: readers
 see the old index or the new one, never a torn one.
 """
@@ -37,17 +37,17 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from qa.ann import APPROX_THRESHOLD as APPROX_THRESHOLD
-from qa.ann import FAISS_KINDS as FAISS_KINDS
-from qa.ann import DenseIndex, build_vector_index, faiss_kind, knobs
-from qa.ann import make_faiss_index as make_faiss_index
-from qa.chunking import ChunkParams
-from qa.clauses import clause_ranges, write_clauses
-from qa.clauses import encoder as clause_encoder
-from qa.corpus import iter_files
-from qa.embedding import Embedder, file_sha256, make_embedder
+from qa.config import Settings
+from qa.embed.embedder import Embedder, make_embedder
 from qa.errors import CorpusError, IndexLoadError, QAError, StaleIndexError
-from qa.shards import (
+from qa.hashing import file_sha256
+from qa.index.ann import APPROX_THRESHOLD as APPROX_THRESHOLD
+from qa.index.ann import FAISS_KINDS as FAISS_KINDS
+from qa.index.ann import DenseIndex, build_vector_index, faiss_kind, knobs
+from qa.index.ann import make_faiss_index as make_faiss_index
+from qa.index.clauses import clause_ranges, write_clauses
+from qa.index.clauses import encoder as clause_encoder
+from qa.index.shards import (
     SHARD_SIZE,
     WORK,
     ArticleStream,
@@ -67,11 +67,15 @@ from qa.shards import (
     write_shard,
     write_term_df_and_bm25,
 )
+from qa.ingest.chunking import ChunkParams
+from qa.ingest.corpus import iter_files
 from qa.types import Article, Passage, Sentence
 
 _T = TypeVar("_T")
 FORMAT = "qa-index"
-FORMAT_VERSION = 3  # 2: clause vectors (qa.clauses); 3: accent-free BM25 terms (qa.text.fold)
+FORMAT_VERSION = (
+    3  # 2: clause vectors (qa.index.clauses); 3: accent-free BM25 terms (qa.ingest.text.fold)
+)
 MMAP_PASSAGES = 200_000  # indexes this large keep their float16 vectors memory-mapped
 _REBUILD_HINT = "run `qa index --rebuild PATH...` to rebuild it"
 
@@ -184,8 +188,9 @@ def source_files(inputs: Sequence[str | Path]) -> dict[str, dict[str, int]]:
 @contextlib.contextmanager
 def build_lock(index_dir: Path) -> Iterator[None]:
     """One build at a time per index folder (a second one fails at once with a clear message).
-    A folder this build created is removed again when the build fails: a failed first build
-    leaves nothing behind."""
+    A folder this build created is removed again when the build fails before writing anything
+    (a bad input leaves nothing behind); finished shards of an interrupted first build stay, for
+    ``--resume``."""
     created = not index_dir.exists()
     index_dir.mkdir(parents=True, exist_ok=True)
     fh = (index_dir / ".lock").open("a+")
@@ -204,8 +209,10 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         fh.flush()
         yield
     except BaseException:
-        if created and locked:
-            shutil.rmtree(index_dir, ignore_errors=True)
+        if created and locked and {p.name for p in index_dir.iterdir()} <= {".lock", ".work"}:
+            work = index_dir / ".work"
+            if not work.exists() or not any(work.iterdir()):
+                shutil.rmtree(index_dir, ignore_errors=True)
         raise
     finally:
         fh.close()
@@ -294,13 +301,13 @@ def build_index(
     change are taken from the current build (memory-mapped), so only new or changed articles
     are embedded; deleted articles drop out. ``resume`` reuses the finished shards of an
     interrupted build. ``ray_address`` ("auto", "local" or ``ray://host:port``) embeds on a Ray
-    cluster instead (see :mod:`qa.distributed`); the merge is the same.
+    cluster instead (see :mod:`qa.index.distributed`); the merge is the same.
     """
     t0 = time.perf_counter()
     index_dir = Path(index_dir)
     chunk = chunk or ChunkParams()
     if count_tokens is None:
-        from qa.tokenizer import count_tokens as _count
+        from qa.ingest.tokenizer import count_tokens as _count
 
         count_tokens = _count
     if articles is not None and not articles:
@@ -380,7 +387,7 @@ def build_index(
         for shard in shards:
             done.update(shard_meta(shard)["articles"])
         if ray_address is not None:
-            from qa.distributed import ray_shards
+            from qa.index.distributed import ray_shards
 
             shards += ray_shards(
                 stream,
@@ -510,7 +517,7 @@ def _local_shards(
 
 
 def _tokenizer_hash() -> str:
-    from qa.tokenizer import SHA256
+    from qa.ingest.tokenizer import SHA256
 
     return SHA256
 
@@ -602,7 +609,7 @@ def _shared_prefix(previous: PreviousBuild, folder: Path) -> int:
         k += 1
     if k == 0:
         return 0
-    return int(np.searchsorted(previous._p_art, k))
+    return int(np.searchsorted(previous.passage_articles, k))
 
 
 def _rewrite_manifest(build: Path, manifest: dict[str, Any]) -> None:
@@ -786,7 +793,7 @@ def load_index(
     prows = _load_npy(build / "passages.npy", np.int64, 4)
     big = int(manifest["counts"].get("passages", 0)) >= MMAP_PASSAGES
     if mmap is None:
-        mmap = big or os.environ.get("QA_MMAP", "") == "1"
+        mmap = big or Settings().mmap
     sv = _load_npy(build / "sentence_vectors.npy", np.float32, mmap=mmap)
     pv = _load_npy(build / "passage_vectors.npy", np.float32, mmap=mmap)
     counts = manifest["counts"]

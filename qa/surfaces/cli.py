@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from qa.config import BUNDLED_INDEX, Settings
+from qa.config import BUNDLED_INDEX, EVAL_DIR, Settings
 from qa.errors import InputFileError, QAError
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -150,9 +150,9 @@ def index_cmd(
     are streamed in shards (memory stays bounded); an interrupted build continues with --resume.
     Search knobs (--nprobe, --ef-search, --refine) can be changed without re-embedding.
     """
-    from qa.chunking import ChunkParams
-    from qa.embedding import make_embedder
-    from qa.index import build_index
+    from qa.embed.embedder import make_embedder
+    from qa.index.store import build_index
+    from qa.ingest.chunking import ChunkParams
 
     settings = _settings()
     inputs = [str(p) for p in paths] or list(settings.corpus)
@@ -206,7 +206,6 @@ def load_assistant(
     index_dir: Path | None,
     allow_stale: bool = False,
     quiet: bool = False,
-    reader: str | None = None,
 ) -> Any:
     """The assistant for ``index_dir``; the bundled corpus's index is built or refreshed on first
     use, any other index must exist (and is checked for staleness)."""
@@ -221,14 +220,8 @@ def load_assistant(
             model=settings.model,
             progress=not quiet,
             top_k=settings.top_k,
-            reader_kind=reader,
         )
-    return Assistant.load(
-        target,
-        stale="ignore" if allow_stale else "error",
-        top_k=settings.top_k,
-        reader_kind=reader,
-    )
+    return Assistant.load(target, stale="ignore" if allow_stale else "error", top_k=settings.top_k)
 
 
 def _parse_history(raw: str | None) -> Any:
@@ -298,7 +291,7 @@ def ask_cmd(
     allow_stale: bool,
 ) -> None:
     """Answer one QUESTION from the indexed articles."""
-    from qa.retrieval import Filters
+    from qa.retrieve.hybrid import Filters
 
     assistant = load_assistant(index_dir, allow_stale=allow_stale, quiet=as_json)
     filters = Filters(sources=sources, date_from=date_from, date_to=date_to)
@@ -342,7 +335,7 @@ def batch_cmd(
     """Answer every question in INFILE (.txt, .csv or .jsonl), one output record per input."""
     from tqdm.auto import tqdm
 
-    from qa.batch import atomic_writer, read_questions, run_batch, write_answers
+    from qa.surfaces.batch import atomic_writer, read_questions, run_batch, write_answers
 
     items = read_questions(infile)
     fmt = fmt or ("csv" if output and output.suffix.lower() == ".csv" else "jsonl")
@@ -379,13 +372,6 @@ def batch_cmd(
     help="A named set (repeatable): questions, heldout…heldout5, offtopic, squad2-dev-5, "
     "squad2-test-10, new_wiki, reddit. Prints one summary table.",
 )
-@click.option(
-    "--reader",
-    "readers",
-    multiple=True,
-    type=click.Choice(["learned", "rules"]),
-    help="Reader(s) to evaluate (repeatable; default: the configured one).",
-)
 @index_dir_option
 @click.option(
     "--corpus",
@@ -408,7 +394,6 @@ def batch_cmd(
 def eval_cmd(
     questions: Path | None,
     sets: tuple[str, ...],
-    readers: tuple[str, ...],
     index_dir: Path | None,
     corpus: tuple[Path, ...],
     split: str | None,
@@ -421,8 +406,7 @@ def eval_cmd(
     from qa.evaluation import evaluate, format_summary, format_table, load_eval_set, resolve_set
 
     settings = _settings()
-    eval_dir = Path(__file__).resolve().parent.parent / "eval"
-    kinds = list(readers) or [settings.reader]
+    eval_dir = EVAL_DIR
     if sets and questions is not None:
         raise QAError("give either QUESTIONS or --set, not both")
     targets = [
@@ -436,15 +420,14 @@ def eval_cmd(
             items = [i for i in items if i.split == split]
             if not items:
                 raise QAError(f"no questions with split {split!r} in {path}")
-        for kind in kinds:
-            assistant = _eval_assistant(path, index_dir, corpus, model, kind, quiet)
-            report = evaluate(assistant, items, progress=not quiet)
-            rows.append((name or str(path), kind, report.summary()))
-            reports.append(report)
+        assistant = _eval_assistant(path, index_dir, corpus, model, quiet)
+        report = evaluate(assistant, items, progress=not quiet)
+        rows.append((name or str(path), assistant.reader.model.name, report.summary()))
+        reports.append(report)
     if as_json:
         out = [r.to_dict() for r in reports]
         click.echo(json.dumps(out[0] if len(out) == 1 else out, ensure_ascii=False, indent=1))
-    elif sets or len(kinds) > 1:
+    elif sets:
         click.echo(format_summary(rows))
     else:
         click.echo(format_table(reports[0]))
@@ -455,7 +438,6 @@ def _eval_assistant(
     index_dir: Path | None,
     corpus: tuple[Path, ...],
     model: str,
-    reader: str,
     quiet: bool,
 ) -> Any:
     from qa.pipeline import Assistant
@@ -467,10 +449,8 @@ def _eval_assistant(
         sources = [str(folder / "corpus.jsonl")]
     if sources:
         target = index_dir or settings.data_dir / "eval-index" / f"{folder.name}-{model}"
-        return Assistant.ensure(
-            sources, target, model=model, progress=not quiet, reader_kind=reader
-        )
-    return load_assistant(index_dir, quiet=quiet, reader=reader)
+        return Assistant.ensure(sources, target, model=model, progress=not quiet)
+    return load_assistant(index_dir, quiet=quiet)
 
 
 @main.group("train")
@@ -530,7 +510,7 @@ def train_calibrate_cmd(out: Path | None, work: Path | None) -> None:
 @index_dir_option
 def info_cmd(index_dir: Path | None) -> None:
     """Describe an index: model, counts, chunking, FAISS kind, staleness."""
-    from qa.index import check_stale, load_index
+    from qa.index.store import check_stale, load_index
 
     index = load_index(index_dir or _settings().index_dir)
     info = index.describe()
@@ -563,7 +543,8 @@ def serve_cmd(host: str, port: int, index_dir: Path | None, allow_stale: bool, q
 
     The server switches to a new build when `qa index` finishes one in the same folder.
     """
-    from qa.web import LiveAssistant, serve
+    from qa.surfaces.web.app import serve
+    from qa.surfaces.web.live import LiveAssistant
 
     settings = _settings()
     target = index_dir or settings.index_dir

@@ -1,6 +1,6 @@
 """Sentence-aware passages within a token budget, with sentence overlap.
 
-Token counts use tiktoken's cl100k_base (see :mod:`qa.tokenizer`). Every sentence and passage is
+Token counts use tiktoken's cl100k_base (see :mod:`qa.ingest.tokenizer`). Every sentence and passage is
 an exact ``(start, end)`` span of the article text.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from qa.text import sentence_spans, word_spans
+from qa.ingest.text import sentence_spans, word_spans
 from qa.types import Article
 
 TokenCounter = Callable[[str], int]

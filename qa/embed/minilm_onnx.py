@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from qa.embedding import file_sha256
+from qa.hashing import file_sha256
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence

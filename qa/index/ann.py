@@ -17,17 +17,16 @@ environment variables ``QA_EF_SEARCH``, ``QA_NPROBE`` and ``QA_REFINE``.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
 
+from qa.config import Settings
 from qa.errors import QAError
 
 FAISS_KINDS = ("auto", "flat", "hnsw", "ivfpq")
 APPROX_THRESHOLD = 200_000  # passages; above this "auto" picks an approximate index
 KNOBS = {"hnsw": ("efSearch",), "ivfpq": ("nprobe", "refine")}
-_ENV = {"efSearch": "QA_EF_SEARCH", "nprobe": "QA_NPROBE", "refine": "QA_REFINE"}
 ADD_BATCH = 65_536
 DRIFT_LIMIT = 0.05  # retrain IVF when new vectors fit the centroids this much worse (cosine)
 GROWTH_LIMIT = 4.0  # ... or when the index has grown this many times since training
@@ -206,13 +205,14 @@ def describe(index: Any, kind: str, params: dict[str, Any]) -> dict[str, Any]:
 def knobs(kind: str, params: dict[str, Any]) -> dict[str, int]:
     """The search-time knobs in force: the manifest's, overridden by the environment."""
     out = {k: int(params[k]) for k in KNOBS.get(kind, ()) if k in params}
+    try:
+        settings = Settings()
+    except ValueError as err:  # a knob that is not a whole number
+        raise QAError(str(err)) from err
+    forced = {"efSearch": settings.ef_search, "nprobe": settings.nprobe, "refine": settings.refine}
     for k in KNOBS.get(kind, ()):
-        env = os.environ.get(_ENV[k])
-        if env:
-            try:
-                out[k] = int(env)
-            except ValueError as err:
-                raise QAError(f"{_ENV[k]} must be a whole number, got {env!r}") from err
+        if forced[k]:
+            out[k] = forced[k]
     return out
 
 

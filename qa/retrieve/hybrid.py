@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from qa.index import Index
-from qa.text import analyze
+from qa.index.store import Index
+from qa.ingest.text import analyze
 
 
 @dataclass(frozen=True)

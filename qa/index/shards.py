@@ -1,5 +1,5 @@
 """Streaming builds: articles are read, chunked and embedded in batches and written as shards;
-a merge step turns the shards into one index build (see :func:`qa.index.build_index`).
+a merge step turns the shards into one index build (see :func:`qa.index.store.build_index`).
 
 Memory stays bounded by the shard size, not the corpus: articles are streamed from the input
 files (JSONL line by line), each shard holds ``shard_size`` articles, and the merge copies shard
@@ -27,17 +27,17 @@ from typing import Any
 
 import numpy as np
 
-from qa.chunking import ChunkParams, chunk_article
-from qa.corpus import (
+from qa.ingest.chunking import ChunkParams, chunk_article
+from qa.ingest.corpus import (
     ArticleProblem,
-    _load_html,
-    _load_markdown,
-    _load_txt,
     article_fingerprint,
     iter_files,
-    make_article,
+    load_html,
+    load_markdown,
+    load_txt,
+    parse_jsonl_line,
 )
-from qa.text import analyze
+from qa.ingest.text import analyze
 from qa.types import Article
 
 WORK = ".work"
@@ -46,25 +46,6 @@ SHARD_SIZE = 2000  # articles per shard (about 15-20k texts to embed)
 
 # ---------------------------------------------------------------------------------------------
 # Reading articles as a stream
-
-
-def parse_jsonl_line(line: str, where: str) -> Article | str:
-    """One JSONL line as an article, or the problem with it."""
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError as err:
-        return f"invalid JSON: {err.msg} (column {err.colno})"
-    if not isinstance(obj, dict):
-        return "each line must be a JSON object with id, title and text"
-    if not obj.get("id"):
-        return "missing 'id'"
-    text = obj.get("text")
-    if not isinstance(text, str) or not text.strip():
-        return "missing 'text'"
-    try:
-        return make_article(obj, text, str(obj["id"]), where)
-    except ArticleProblem as err:
-        return str(err)
 
 
 def _iter_jsonl(path: Path) -> Iterator[tuple[str, Article | str]]:
@@ -90,7 +71,7 @@ def _iter_jsonl(path: Path) -> Iterator[tuple[str, Article | str]]:
 
 def iter_articles(inputs: Iterable[str | Path]) -> Iterator[tuple[str, Article | str]]:
     """Every article under ``inputs`` as ``(where, article)``, or ``(where, problem)``; the same
-    checks as :func:`qa.corpus.load_corpus` (duplicate ids included), without holding the
+    checks as :func:`qa.ingest.corpus.load_corpus` (duplicate ids included), without holding the
     corpus in memory."""
     seen: dict[str, str] = {}
     any_file = False
@@ -104,8 +85,8 @@ def iter_articles(inputs: Iterable[str | Path]) -> Iterator[tuple[str, Article |
         if suffix == ".jsonl":
             items = _iter_jsonl(path)
         else:
-            loader = {".txt": _load_txt, ".html": _load_html, ".htm": _load_html}.get(
-                suffix, _load_markdown
+            loader = {".txt": load_txt, ".html": load_html, ".htm": load_html}.get(
+                suffix, load_markdown
             )
             try:
                 items = [(str(path), a) for a in loader(path)]
@@ -235,14 +216,16 @@ class PreviousBuild:
         self.sv = np.load(build / "sentence_vectors.npy", mmap_mode="r")
         self.pv = np.load(build / "passage_vectors.npy", mmap_mode="r")
         self._s_art = np.asarray(self.srows[:, 0]) if len(self.srows) else np.zeros(0, np.int64)
-        self._p_art = np.asarray(self.prows[:, 0]) if len(self.prows) else np.zeros(0, np.int64)
+        self.passage_articles = (
+            np.asarray(self.prows[:, 0]) if len(self.prows) else np.zeros(0, np.int64)
+        )
 
     def take(self, article: Article, fingerprint: str) -> Prepared | None:
         pos = self.pos.get(article.id)
         if pos is None or self.prints.get(article.id) != fingerprint:
             return None
         s_lo, s_hi = np.searchsorted(self._s_art, [pos, pos + 1])
-        p_lo, p_hi = np.searchsorted(self._p_art, [pos, pos + 1])
+        p_lo, p_hi = np.searchsorted(self.passage_articles, [pos, pos + 1])
         sents = np.array(self.srows[s_lo:s_hi, 1:3], dtype=np.int64)
         passes = np.array(self.prows[p_lo:p_hi, 1:4], dtype=np.int64)
         passes[:, :2] -= s_lo

@@ -1,6 +1,6 @@
 """The Gradio pages: the chat at ``/`` and the compact widget at ``/embed`` (one builder).
 
-Answers are rendered to safe HTML by :func:`qa.web.answer_html` (every piece of text escaped,
+Answers are rendered to safe HTML by :func:`qa.surfaces.web.render.answer_html` (every piece of text escaped,
 only our own tags) and Gradio's ``sanitize_html`` stays on as a second line of defence. The theme
 uses system fonts only, so the pages load nothing from any other host.
 """
@@ -13,15 +13,10 @@ import gradio as gr
 
 from qa.config import Settings
 from qa.errors import QAError
-from qa.web import (
-    FeedbackLog,
-    LiveAssistant,
-    answer_html,
-    example_questions,
-    message_html,
-    question_html,
-    rating_of,
-)
+from qa.surfaces.web.examples import example_questions
+from qa.surfaces.web.feedback import FeedbackLog, rating_of
+from qa.surfaces.web.live import LiveAssistant
+from qa.surfaces.web.render import answer_html, message_html, question_html
 
 THEME = gr.themes.Default(
     primary_hue="blue",

@@ -2,9 +2,10 @@
 (``/embed``), all on one FastAPI app, fully offline.
 
 ``create_app(assistant_or_index_dir, settings)`` builds the app (tests inject a small assistant);
-``serve()`` runs it with uvicorn. The Gradio pages live in :mod:`qa.webui`; this module holds
-everything they share: the live-reloading assistant, answer rendering (safe HTML), the feedback
-log, example questions, admission control and the API routes.
+``serve()`` runs it with uvicorn. The Gradio pages live in :mod:`qa.surfaces.web.ui`, the
+live-reloading assistant in :mod:`~qa.surfaces.web.live`, safe HTML in
+:mod:`~qa.surfaces.web.render`, ratings in :mod:`~qa.surfaces.web.feedback`; this module holds
+admission control, the API routes and serving.
 """
 
 from __future__ import annotations
@@ -18,17 +19,12 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("GRADIO_SSR_MODE", "False")
 
 import asyncio
-import datetime as dt
-import html
 import json
 import logging
 import socket
 import threading
-import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
@@ -39,352 +35,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from qa.config import PROJECT_ROOT, Settings
+from qa.config import Settings
 from qa.errors import IndexLoadError, QAError, QuestionError
 from qa.pipeline import Assistant
 from qa.questions import MAX_QUESTION_CHARS
-from qa.retrieval import Filters
-from qa.types import NOT_FOUND_MESSAGE, Answer
+from qa.retrieve.hybrid import Filters
+from qa.surfaces.web.examples import example_questions
+from qa.surfaces.web.feedback import FeedbackLog
+from qa.surfaces.web.live import LiveAssistant
+from qa.types import Answer
 
-log = logging.getLogger("qa.web")
+log = logging.getLogger("qa.surfaces.web.app")
 
 MAX_BODY_BYTES = 1 << 20  # API request bodies; a question is capped far below this anyway
-RELOAD_CHECK_SECONDS = 1.0
 LOOPBACK_ORIGIN_RE = r"^https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?$"
 LOOPBACK_FRAME_SOURCES = ("http://localhost:*", "http://127.0.0.1:*")
-
-
-# -- the assistant, reloaded when `qa index` swaps the build ----------------------------------------
-
-
-class LiveAssistant:
-    """Holds the serving :class:`Assistant` and swaps it for a new one when ``index_dir/CURRENT``
-    names another build (checked at most every ``check_every`` seconds, on request).
-
-    The new assistant is loaded completely in a background thread while the old one keeps
-    answering; only then is the reference swapped, so no request sees a half-loaded index.
-    ``max_concurrency`` bounds how many questions are computed at once, across every surface.
-    """
-
-    def __init__(
-        self,
-        assistant: Assistant,
-        index_dir: str | Path | None = None,
-        *,
-        max_concurrency: int = 4,
-        check_every: float = RELOAD_CHECK_SECONDS,
-    ) -> None:
-        self._assistant = assistant
-        self.index_dir = Path(index_dir) if index_dir else _index_dir_of(assistant)
-        self.check_every = check_every
-        self.compute = threading.BoundedSemaphore(max(1, max_concurrency))
-        self.loaded_at = time.time()
-        self.reloads = 0
-        self.last_error = ""
-        self._build = assistant.index.path.name
-        self._lock = threading.Lock()
-        self._loading = False
-        self._failed: tuple[str, int] | None = None
-        self._last_check = time.monotonic()
-
-    # the assistant to use for one request (never changes under it)
-    @property
-    def assistant(self) -> Assistant:
-        self.maybe_reload()
-        return self._assistant
-
-    @property
-    def build(self) -> str:
-        return self._build
-
-    def _current(self) -> tuple[str, int] | None:
-        if self.index_dir is None:
-            return None
-        path = self.index_dir / "CURRENT"
-        try:
-            name = path.read_text(encoding="utf-8").strip()
-            return (name, path.stat().st_mtime_ns) if name else None
-        except OSError:
-            return None
-
-    def maybe_reload(self) -> None:
-        """Start loading the new build in the background if CURRENT changed (rate-limited)."""
-        now = time.monotonic()
-        if self.index_dir is None or now - self._last_check < self.check_every:
-            return
-        with self._lock:
-            if self._loading or now - self._last_check < self.check_every:
-                return
-            self._last_check = now
-            current = self._current()
-            if current is None or current[0] == self._build or current == self._failed:
-                return
-            self._loading = True
-        threading.Thread(target=self._reload_in_background, args=(current,), daemon=True).start()
-
-    def _reload_in_background(self, current: tuple[str, int]) -> None:
-        try:
-            self._swap(self._load())
-        except Exception as err:  # keep serving the old index; retry when CURRENT changes
-            self._failed = current
-            self.last_error = f"reloading {current[0]} failed: {err}"
-            log.warning(self.last_error)
-        finally:
-            with self._lock:
-                self._loading = False
-
-    def _load(self) -> Assistant:
-        from qa.index import load_index
-
-        if self.index_dir is None:
-            raise IndexLoadError("this server was started without an index folder to reload")
-        index = load_index(self.index_dir)
-        old = self._assistant
-        embedder = old.embedder if old.embedder.name == index.model_name else None
-        new = Assistant(
-            index,
-            embedder=embedder,
-            top_k=old.top_k,
-            query_cache=old.query_cache,
-            reader_kind=old.reader_kind,
-        )
-        new.warm_up(example_questions(new))  # before it serves, like the first build
-        return new
-
-    def _swap(self, new: Assistant) -> None:
-        with self._lock:
-            changed = new.index.path.name != self._build
-            self._assistant = new
-            self._build = new.index.path.name
-            self._failed = None
-            self.last_error = ""
-            if changed:
-                self.reloads += 1
-                self.loaded_at = time.time()
-                log.info("now serving %s", new.index.path)
-
-    def reload(self) -> bool:
-        """Load the current build now (blocking) and swap to it; True when it changed."""
-        before = self._build
-        self._swap(self._load())
-        return self._build != before
-
-    # -- asking (bounded) ----------------------------------------------------------------------
-    def ask(self, question: str, history: Any = None, **kwargs: Any) -> Answer:
-        assistant = self.assistant
-        with self.compute:
-            return assistant.ask(question, history, **kwargs)
-
-    def ask_many(self, items: Sequence[str | dict[str, Any]]) -> list[Answer]:
-        assistant = self.assistant
-        with self.compute:
-            return assistant.ask_many(items)
-
-    def health(self) -> dict[str, Any]:
-        from qa.index import check_stale
-
-        assistant = self.assistant
-        info = assistant.describe()
-        changes = check_stale(assistant.index)
-        return {
-            "status": "ok",
-            "articles": info.get("articles"),
-            "passages": info.get("passages"),
-            "sentences": info.get("sentences"),
-            "model": info.get("model"),
-            "build": info.get("build"),
-            "built_at": info.get("created"),
-            "stale": bool(changes),
-            "stale_changes": changes[:10],
-            "index_dir": str(self.index_dir or assistant.index.path),
-            "loaded_at": _iso(self.loaded_at),
-            "reloads": self.reloads,
-            "reload_error": self.last_error,
-        }
-
-
-def _index_dir_of(assistant: Assistant) -> Path | None:
-    build = Path(assistant.index.path)
-    return build.parent if (build.parent / "CURRENT").is_file() else None
-
-
-def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds")
-
-
-# -- rendering an answer as safe HTML ----------------------------------------------------------------
-
-# Every character that HTML or Markdown could interpret becomes an entity, so article text, titles
-# and questions always show as text (the chat renders Markdown around our HTML).
-_ESCAPES = {ord(c): f"&#{ord(c)};" for c in "&<>\"'`*_[]()$\\~|#{}!=+:"} | {
-    ord("\n"): " ",
-    ord("\r"): " ",
-}
-
-
-def esc(text: str) -> str:
-    return str(text).translate(_ESCAPES)
-
-
-def safe_url(url: str) -> str:
-    """The URL if it is a plain http(s) link, else ""."""
-    url = (url or "").strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return ""
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return ""
-    return html.escape(url, quote=True)
-
-
-def _marker(c: Any) -> str:
-    url = safe_url(c.url)
-    label = f"[{c.n}]"
-    if url:
-        title = esc(c.title or c.article_id)
-        return (
-            f'<sup class="qa-cite"><a href="{url}" target="_blank" rel="noopener noreferrer" '
-            f'title="{title}">{label}</a></sup>'
-        )
-    return f'<sup class="qa-cite">{label}</sup>'
-
-
-def _quote_html(c: Any) -> str:
-    quote = c.quote
-    if c.short_start is not None and c.short_end is not None:
-        a = max(0, min(len(quote), c.short_start - c.start))
-        b = max(a, min(len(quote), c.short_end - c.start))
-        if b > a:
-            return f"{esc(quote[:a])}<mark>{esc(quote[a:b])}</mark>{esc(quote[b:])}"
-    return esc(quote)
-
-
-def answer_html(answer: Answer) -> str:
-    """The chat's rendering of an answer: each quoted sentence with its short answer in
-    ``<mark>`` and a numbered marker (a link when the article has a URL), then a collapsible
-    Sources block. Only our own tags; every piece of text is escaped."""
-    if answer.error:
-        return f'<div class="qa-answer qa-error"><p>{esc(answer.error)}</p></div>'
-    if answer.abstained or not answer.citations:
-        note = esc(answer.message or NOT_FOUND_MESSAGE)
-        return f'<div class="qa-answer qa-abstain"><p>{note}</p></div>'
-    parts = ['<div class="qa-answer">']
-    if answer.resolved_question:
-        parts.append(f'<p class="qa-resolved">Read as: {esc(answer.resolved_question)}</p>')
-    if answer.message:
-        parts.append(f'<p class="qa-note">{esc(answer.message)}</p>')
-    if answer.short_answer and not answer.conflict:
-        parts.append(f'<p class="qa-short"><strong>{esc(answer.short_answer)}</strong></p>')
-    for c in answer.citations:
-        parts.append(f'<blockquote class="qa-quote">“{_quote_html(c)}” {_marker(c)}</blockquote>')
-    items = []
-    for c in answer.citations:
-        title = esc(c.title or c.article_id)
-        url = safe_url(c.url)
-        if url:
-            title = f'<a href="{url}" target="_blank" rel="noopener noreferrer">{title}</a>'
-        meta = " · ".join(esc(x) for x in (c.source, c.author, c.date) if x)
-        items.append(
-            f'<li class="qa-source"><span class="qa-n">[{c.n}]</span> <strong>{title}</strong>'
-            + (f' <span class="qa-meta">{meta}</span>' if meta else "")
-            + f'<br><q class="qa-source-quote">{_quote_html(c)}</q></li>'
-        )
-    parts.append(
-        f'<details class="qa-sources"><summary>Sources ({len(answer.citations)})</summary>'
-        f'<ol class="qa-source-list">{"".join(items)}</ol></details>'
-    )
-    parts.append(f'<p class="qa-confidence">confidence {answer.confidence:.2f}</p></div>')
-    return "".join(parts)
-
-
-def question_html(question: str, limit: int = 300) -> str:
-    text = " ".join(str(question).split())
-    if len(text) > limit:
-        text = text[:limit] + "…"
-    return f'<span class="qa-question">{esc(text)}</span>'
-
-
-def message_html(message: str) -> str:
-    return f'<div class="qa-answer qa-error"><p>{esc(message)}</p></div>'
-
-
-# -- feedback --------------------------------------------------------------------------------------
-
-
-class FeedbackLog:
-    """Appends one JSON line per rating to ``data_dir/feedback.jsonl`` (flushed and fsynced)."""
-
-    def __init__(self, data_dir: str | Path) -> None:
-        self.path = Path(data_dir) / "feedback.jsonl"
-        self._lock = threading.Lock()
-
-    def record(self, answer: dict[str, Any], rating: str, surface: str = "chat") -> dict[str, Any]:
-        row = {
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "rating": rating,
-            "question": answer.get("question", ""),
-            "answer": answer.get("answer", ""),
-            "short_answer": answer.get("short_answer", ""),
-            "abstained": answer.get("abstained", False),
-            "citations": answer.get("citations", []),
-            "surface": surface,
-        }
-        line = json.dumps(row, ensure_ascii=False) + "\n"
-        with self._lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(line)
-                fh.flush()
-                os.fsync(fh.fileno())
-        return row
-
-
-def rating_of(liked: Any) -> str:
-    if liked is True or str(liked).lower() in ("like", "up", "true"):
-        return "up"
-    if liked is False or str(liked).lower() in ("dislike", "down", "false"):
-        return "down"
-    return "none" if liked in (None, "") else str(liked)
-
-
-# -- example questions ---------------------------------------------------------------------------------
-
-EVAL_QUESTIONS = PROJECT_ROOT / "eval" / "questions.jsonl"
-
-
-def example_questions(
-    assistant: Assistant, limit: int = 4, eval_file: Path | None = EVAL_QUESTIONS
-) -> list[str]:
-    """Example questions for the chat, drawn from what is indexed: benchmark questions whose
-    articles are all in this index (one per kind, when ``eval_file`` exists), else questions built
-    from article titles."""
-    ids = {a.id for a in assistant.index.articles}
-    out: list[str] = []
-    kinds: set[str] = set()
-    if eval_file is not None and eval_file.is_file():
-        try:
-            rows = [json.loads(x) for x in eval_file.read_text(encoding="utf-8").splitlines() if x]
-        except (OSError, ValueError):
-            rows = []
-        for row in rows:
-            arts = set(row.get("article_ids") or [])
-            q = str(row.get("question") or "")
-            if not (row.get("answerable") and q and arts and arts <= ids) or row.get("history"):
-                continue
-            if len(q) > 90 or row.get("kind") in kinds:
-                continue
-            kinds.add(str(row.get("kind")))
-            out.append(q)
-            if len(out) >= limit:
-                return out
-    for article in assistant.index.articles:
-        if len(out) >= limit:
-            break
-        title = " ".join(article.title.split()).rstrip(".?!")
-        if title and len(title) <= 80:
-            out.append(f"What happened: {title}?")
-    return out
 
 
 # -- the HTTP API ------------------------------------------------------------------------------------
@@ -681,7 +346,7 @@ def _live(obj: Assistant | LiveAssistant | str | Path, settings: Settings) -> Li
 def _mount_ui(app: FastAPI, live: LiveAssistant, feedback: FeedbackLog, settings: Settings) -> None:
     import gradio as gr
 
-    from qa.webui import COPY_JS, CSS, EMBED_CSS, THEME, build_chat
+    from qa.surfaces.web.ui import COPY_JS, CSS, EMBED_CSS, THEME, build_chat
 
     frontend = Path(gr.__file__).parent / "templates" / "frontend"
 
@@ -729,7 +394,7 @@ def _mount_ui(app: FastAPI, live: LiveAssistant, feedback: FeedbackLog, settings
 # -- running ---------------------------------------------------------------------------------------
 
 
-def _listen(host: str, port: int) -> socket.socket:
+def listen(host: str, port: int) -> socket.socket:
     """A bound TCP socket for uvicorn (so "address in use" is our one-line error)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     # proto must say TCP: asyncio only sets TCP_NODELAY on accepted connections whose socket
@@ -757,7 +422,7 @@ def serve(
     """Serve the app with uvicorn until interrupted."""
     import uvicorn
 
-    sock = _listen(host, port)
+    sock = listen(host, port)
     app = create_app(assistant, settings)
     # the first question would otherwise pay ONNX Runtime's first run and the reader's first
     # look at the articles (~0.4-0.8 s); the chat's example questions are asked now instead
@@ -773,13 +438,4 @@ def serve(
     server.run(sockets=[sock])
 
 
-__all__ = [
-    "FeedbackLog",
-    "LiveAssistant",
-    "answer_html",
-    "create_app",
-    "esc",
-    "example_questions",
-    "safe_url",
-    "serve",
-]
+__all__ = ["create_app", "listen", "serve"]

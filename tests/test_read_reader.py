@@ -1,0 +1,106 @@
+"""The learned reader end to end on a few invented articles (hashing embedder, real reader
+model): quotes are verbatim, off-topic questions abstain, disagreeing sources are both shown,
+and confidence is a probability."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from qa.embed.embedder import HashEmbedder
+from qa.index.store import build_index
+from qa.ingest.corpus import load_corpus
+from qa.pipeline import Assistant
+
+ARTICLES = {
+    "harbor.md": """---
+id: harbor
+title: "Port of Linden reopens after storm"
+source: "Coast Gazette"
+date: 2025-03-02
+---
+The harbor of Linden reopened on Monday after a week of repairs.
+Mayor Clara Voss said 120 workers rebuilt the main pier.
+The repairs cost $4 million, paid by the regional government.
+""",
+    "ferry.md": """---
+id: ferry
+title: "Linden ferry service to resume"
+source: "Island Times"
+date: 2025-03-04
+---
+Ferry operators confirmed that service to the islands resumes in April.
+According to the operators, 95 workers rebuilt the main pier in Linden.
+Tickets will cost the same as last year.
+""",
+    "school.md": """---
+id: school
+title: "New school opens in Marrow"
+source: "Marrow Post"
+date: 2025-02-20
+---
+The town of Marrow opened a new primary school on Friday.
+The school has 14 classrooms and room for 400 pupils.
+Principal Tomas Berg welcomed the first students.
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
+    folder = tmp_path_factory.mktemp("read-corpus")
+    for name, text in ARTICLES.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    target: Path = tmp_path_factory.mktemp("read-index")
+    build_index(
+        load_corpus([folder]).articles,
+        target,
+        inputs=[folder],
+        embedder=HashEmbedder(),
+        progress=False,
+    )
+    return Assistant.load(target)
+
+
+def test_answer_quotes_the_article_verbatim(assistant: Assistant) -> None:
+    answer = assistant.ask("Who is the principal of the new school in Marrow?")
+    assert not answer.abstained
+    cite = answer.citations[0]
+    text = assistant.index.article(cite.article_id).text
+    assert cite.quote == text[cite.start : cite.end]
+    assert "Tomas Berg" in answer.short_answer
+    assert cite.short_start is not None and cite.short_end is not None
+    assert text[cite.short_start : cite.short_end] == answer.short_answer
+    assert cite.start <= cite.short_start < cite.short_end <= cite.end
+    assert 0.0 <= answer.confidence <= 1.0
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the capital of France?",
+        "How many moons does Jupiter have?",
+        "Who painted the ceiling of the Sistine Chapel?",
+    ],
+)
+def test_questions_the_articles_never_touch_abstain(assistant: Assistant, question: str) -> None:
+    answer = assistant.ask(question)
+    assert answer.abstained, answer.answer
+    assert answer.citations == ()
+    assert answer.confidence < assistant.reader.params.threshold  # type: ignore[union-attr]
+
+
+def test_sources_that_disagree_are_both_shown(assistant: Assistant) -> None:
+    answer = assistant.ask("How many workers rebuilt the main pier in Linden?")
+    assert answer.conflict, answer.answer
+    assert {c.article_id for c in answer.citations} == {"harbor", "ferry"}
+    assert "120" in answer.message and "95" in answer.message
+
+
+def test_single_and_batch_agree(assistant: Assistant) -> None:
+    q = "How much did the repairs of the harbor cost?"
+    one = assistant.ask(q)
+    many = assistant.ask_many([q])[0]
+    assert one.to_dict() | {"timing_ms": 0, "id": ""} == many.to_dict() | {"timing_ms": 0, "id": ""}
+    assert "$4 million" in one.answer

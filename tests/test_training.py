@@ -1,0 +1,136 @@
+"""Training smoke test: a few steps on a tiny invented SQuAD-format sample, a stop and a resume
+from the checkpoint, then export to ONNX with a manifest the shipped loader accepts."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from qa.read.model import ReaderModel
+from qa.training.calibrate import choose_threshold, ece, fit_logistic
+from qa.training.data import build_pairs, gold_sentence, read_jsonl_set, read_squad
+from qa.training.reader import TrainConfig, train
+
+PARAGRAPH = (
+    "The bridge over the Tarn was finished in 1912. It was designed by Elise Marchand. "
+    "Trains crossed it for the first time two years later."
+)
+
+
+def _squad_file(folder: Path) -> Path:
+    qas = [
+        ("When was the bridge finished?", "1912"),
+        ("Who designed the bridge?", "Elise Marchand"),
+        ("When did trains first cross?", "two years later"),
+    ]
+    data = {
+        "data": [
+            {
+                "title": "Tarn_bridge",
+                "paragraphs": [
+                    {
+                        "context": PARAGRAPH,
+                        "qas": [
+                            {
+                                "id": f"q{i}",
+                                "question": q,
+                                "answers": [{"text": a, "answer_start": PARAGRAPH.index(a)}],
+                            }
+                            for i, (q, a) in enumerate(qas)
+                        ],
+                    }
+                ],
+            }
+        ]
+    }
+    path = folder / "train.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def _squad2_folder(folder: Path) -> Path:
+    out = folder / "other"
+    out.mkdir()
+    (out / "paragraphs.jsonl").write_text(
+        json.dumps({"id": "Tarn#0", "article_id": "Tarn", "text": PARAGRAPH}) + "\n",
+        encoding="utf-8",
+    )
+    rows = [
+        {
+            "id": "a",
+            "question": "Who designed it?",
+            "answers": ["Elise Marchand"],
+            "answerable": True,
+            "paragraph_id": "Tarn#0",
+        },
+        {
+            "id": "b",
+            "question": "Who painted the bridge?",
+            "answers": [],
+            "answerable": False,
+            "paragraph_id": "Tarn#0",
+        },
+    ]
+    (out / "questions.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8"
+    )
+    return out
+
+
+def test_pairs_label_the_gold_sentence_and_its_span(tmp_path: Path) -> None:
+    qs = list(read_squad(_squad_file(tmp_path)))
+    assert [gold_sentence(q) for q in qs] == [0, 1, 2]
+    pairs = build_pairs(qs, seed=1, hard=1, easy=0)
+    positives = [p for p in pairs if p.label]
+    assert len(positives) == 3 and len(pairs) == 6
+    for p in positives:
+        assert p.sentence[p.start : p.end] in {"1912", "Elise Marchand", "two years later"}
+    unanswerable = [q for q in read_jsonl_set(_squad2_folder(tmp_path)) if not q.answers]
+    neg = build_pairs(unanswerable, seed=1, hard=2, easy=0)
+    assert neg and all(p.label == 0 for p in neg)
+
+
+def test_calibration_helpers() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 1))
+    y = (x[:, 0] + rng.normal(scale=0.5, size=400) > 0).astype(int)
+    scorer = fit_logistic(x, y, ("f",))
+    p = np.array([scorer.probability({"f": float(v)}) for v in x[:, 0]])
+    assert scorer.weights[0] > 0
+    assert ece(p, y) < 0.1
+    assert ece(np.ones(10), np.zeros(10)) == pytest.approx(1.0)
+    t, acc = choose_threshold(p, y, [True] * 200 + [False] * 200)
+    assert 0.05 <= t <= 0.95 and 0.0 < acc <= 1.0
+
+
+@pytest.mark.slow
+def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
+    cfg = TrainConfig(
+        squad_train=str(_squad_file(tmp_path)),
+        squad2_other=str(_squad2_folder(tmp_path)),
+        out_dir=str(tmp_path / "model"),
+        work_dir=str(tmp_path / "work"),
+        squad_questions=3,
+        calibration_articles=0,
+        batch_size=4,
+        max_minutes=1e-6,  # stop after the first step
+    )
+    random.seed(0)
+    first = train(cfg)
+    assert first.name == "checkpoint.pt" and not (tmp_path / "model").exists()
+    from dataclasses import replace
+
+    out = train(replace(cfg, max_minutes=0.0))  # resumes and finishes
+    assert out == tmp_path / "model" / "model.onnx"
+    manifest = json.loads((tmp_path / "model" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["steps"] >= 2 and manifest["pairs"] > 0
+    assert "sha256" in (tmp_path / "model" / "README.md").read_text(encoding="utf-8").lower()
+    model = ReaderModel(tmp_path / "model")
+    (r,) = model.read(
+        "Who designed the bridge?", ["Tarn bridge"], ["It was designed by Elise Marchand."]
+    )
+    assert 0 <= r.start < r.end
