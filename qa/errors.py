@@ -29,7 +29,11 @@ class StaleIndexError(IndexLoadError):
 
 
 class QuestionError(QAError):
-    """The question is empty, too long, or not text."""
+    """The question is empty, too long, or not text (HTTP 400)."""
+
+
+class QuestionTooLongError(QuestionError):
+    """The question is over the length limit (HTTP 413)."""
 
 
 class InputFileError(QAError):

@@ -167,9 +167,15 @@ class Assistant:
         return _with_timing(answer, t0)
 
     def ask_many(
-        self, questions: Iterable[str | dict[str, Any]], *, batch_size: int = 64
+        self,
+        questions: Iterable[str | dict[str, Any]],
+        *,
+        top_k: int | None = None,
+        filters: Filters | None = None,
+        batch_size: int = 64,
     ) -> list[Answer]:
-        """Answer many questions; query encoding is batched. Items are question strings or
+        """Answer many questions; the twin of :meth:`ask` (``ask(q, **opts)`` equals
+        ``ask_many([q], **opts)[0]`` but for the timing). Items are question strings or
         ``{"id", "question", "history"}`` dicts. A bad item gives an Answer with ``error`` set
         instead of stopping the run.
 
@@ -184,7 +190,7 @@ class Assistant:
                 qid = str(item.get("id") or qid)
                 raw, history = item.get("question"), item.get("history")
             try:
-                prepared.append((qid, str(raw or ""), self._analyze(raw, history)))
+                prepared.append((qid, str(raw or ""), self._analyze(raw, history, filters)))
             except QAError as err:
                 prepared.append((qid, str(raw or ""), err))
         slot: dict[str, int] = {}  # query text -> its row among the distinct queries
@@ -199,7 +205,7 @@ class Assistant:
                     continue
                 vec, share = vectors.get(slot[info.query])
                 t1 = time.perf_counter() - share
-                answers.append(self._finish(info, vec, None, None, qid, t1))
+                answers.append(self._finish(info, vec, top_k, filters, qid, t1))
         return answers
 
     def warm_up(self, questions: Sequence[str] = ()) -> float:

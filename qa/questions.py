@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from qa.errors import QuestionError
+from qa.errors import QuestionError, QuestionTooLongError
 from qa.ingest.text import STOPWORDS
 from qa.lexicon import lexicon
 
@@ -57,7 +57,7 @@ def validate_question(question: Any) -> str:
     if not text:
         raise QuestionError("the question is empty")
     if len(text) > MAX_QUESTION_CHARS:
-        raise QuestionError(
+        raise QuestionTooLongError(
             f"the question is too long ({len(text)} characters; the limit is {MAX_QUESTION_CHARS})"
         )
     if not any(ch.isalnum() for ch in text):

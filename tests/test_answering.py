@@ -3,11 +3,15 @@ short answers, abstention, conflicts, follow-ups, bad input, batches and filters
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
 import pytest
 
 from qa.errors import QuestionError
 from qa.pipeline import Assistant
 from qa.questions import analyze_question, refers_to_answer
+from qa.retrieve.hybrid import Filters
 
 
 def check_quotes(assistant: Assistant, answer) -> None:  # type: ignore[no-untyped-def]
@@ -181,3 +185,32 @@ def test_he_stands_for_the_answer_only_when_a_person_was_asked_for(
     question: str, previous: str, expected: bool
 ) -> None:
     assert refers_to_answer(question, previous) is expected
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        {},
+        {"top_k": 1},
+        {"filters": Filters(sources=("Island Times",))},
+        {"filters": Filters(date_from="2025-03-03")},
+        {"filters": Filters(article_ids=("school",))},
+        {"filters": Filters(date_from="2030-01-01")},
+    ],
+)
+@pytest.mark.parametrize(
+    ("question", "history"),
+    [
+        ("How many workers rebuilt the main pier?", None),
+        ("How many pupils does it have room for?", ["When did the new school in Marrow open?"]),
+    ],
+)
+def test_single_and_batch_are_twins(
+    tiny_assistant: Assistant, question: str, history: list[str] | None, opts: dict[str, Any]
+) -> None:
+    one = tiny_assistant.ask(question, history, id="x", **opts)
+    [many] = tiny_assistant.ask_many(
+        [{"id": "x", "question": question, "history": history}], **opts
+    )
+    assert replace(one, timing_ms=0.0) == replace(many, timing_ms=0.0)
+    assert one.extra.get("ranked") == many.extra.get("ranked")

@@ -216,6 +216,16 @@ def test_batch_answers_in_order_with_errors_per_item(web: TestClient) -> None:
     assert "empty" in answers[2]["error"]
 
 
+def test_batch_takes_the_same_filters_as_ask(web: TestClient) -> None:
+    q = "How many workers rebuilt the main pier?"
+    for scope in ({"sources": ["Island Times"], "top_k": 3}, {"date_to": "2025-03-03"}):
+        one = web.post("/api/ask", json={"question": q, **scope}).json()
+        [many] = web.post("/api/batch", json={"questions": [q], **scope}).json()["answers"]
+        assert many["citations"] == one["citations"] and many["answer"] == one["answer"]
+    r = web.post("/api/batch", json={"questions": [q], "date_to": "03/2025"})
+    assert r.status_code == 422
+
+
 def test_batch_is_bounded(web: TestClient) -> None:
     r = web.post("/api/batch", json={"questions": [QUESTION] * 6})
     assert r.status_code == 413

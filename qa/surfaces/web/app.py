@@ -36,9 +36,9 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.config import Settings
-from qa.errors import IndexLoadError, QAError, QuestionError
+from qa.errors import IndexLoadError, QAError, QuestionError, QuestionTooLongError
 from qa.pipeline import Assistant
-from qa.questions import MAX_QUESTION_CHARS
+from qa.questions import validate_question
 from qa.retrieve.hybrid import Filters
 from qa.surfaces.web.examples import example_questions
 from qa.surfaces.web.feedback import FeedbackLog
@@ -55,15 +55,17 @@ LOOPBACK_FRAME_SOURCES = ("http://localhost:*", "http://127.0.0.1:*")
 # -- the HTTP API ------------------------------------------------------------------------------------
 
 
-class AskRequest(BaseModel):
+class BatchItem(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(description="The question (at most 1000 characters).")
-    history: list[Any] | None = Field(
-        default=None,
-        description="Earlier conversation: questions, {role, content} messages, or "
-        "[user, assistant] pairs.",
-    )
+    id: str | None = None
+    question: str
+    history: list[Any] | None = None
+
+
+class Scope(BaseModel):
+    """What /api/ask and /api/batch share: how many passages to read and which articles."""
+
     top_k: int | None = Field(default=None, ge=1, le=50, description="Passages to read.")
     sources: list[str] = Field(default_factory=list, description="Only these outlets.")
     date_from: str = Field(default="", pattern=r"^(\d{4}(-\d{2}(-\d{2})?)?)?$")
@@ -80,18 +82,21 @@ class AskRequest(BaseModel):
         return f or None
 
 
-class BatchItem(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str | None = None
-    question: str
-    history: list[Any] | None = None
-
-
-class BatchRequest(BaseModel):
+class BatchRequest(Scope):
     model_config = ConfigDict(extra="forbid")
 
     questions: list[str | BatchItem] = Field(description="Questions, or {id, question, history}.")
+
+
+class AskRequest(Scope):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(description="The question (at most 1000 characters).")
+    history: list[Any] | None = Field(
+        default=None,
+        description="Earlier conversation: questions, {role, content} messages, or "
+        "[user, assistant] pairs.",
+    )
 
 
 class FeedbackRequest(BaseModel):
@@ -128,15 +133,7 @@ def error(status: int, message: str, **extra: Any) -> JSONResponse:
 
 
 def _question_error(err: QAError) -> JSONResponse:
-    return error(413 if "too long" in str(err) else 400, str(err))
-
-
-def _check_question(question: str) -> None:
-    n = len(" ".join(question.split()))
-    if n > MAX_QUESTION_CHARS:
-        raise QuestionError(
-            f"the question is too long ({n} characters; the limit is {MAX_QUESTION_CHARS})"
-        )
+    return error(413 if isinstance(err, QuestionTooLongError) else 400, str(err))
 
 
 def _check_text(payload: Any) -> None:
@@ -286,8 +283,8 @@ def create_app(
     async def api_ask(body: AskRequest) -> Any:
         """Returns the answer contract (`Answer.to_dict()`). 400: empty question or bad history;
         413: question over 1000 characters; 422: invalid fields; 503: busy."""
-        _check_question(body.question)
         _check_text(body.model_dump())
+        validate_question(body.question)
         result = await run_bounded(
             live.ask, body.question, body.history, top_k=body.top_k, filters=body.filters()
         )
@@ -295,7 +292,8 @@ def create_app(
 
     @app.post("/api/batch", tags=["api"], summary="Answer a bounded list of questions")
     async def api_batch(body: BatchRequest) -> Any:
-        """Answers in order, one record per question (a bad item gets `error` set)."""
+        """Answers in order, one record per question (a bad item gets `error` set). Takes the
+        same `top_k` and filters as /api/ask, applied to every question."""
         if len(body.questions) > settings.max_batch:
             return error(
                 413,
@@ -305,7 +303,7 @@ def create_app(
         items: list[str | dict[str, Any]] = [
             q if isinstance(q, str) else q.model_dump(exclude_none=True) for q in body.questions
         ]
-        result = await run_bounded(live.ask_many, items)
+        result = await run_bounded(live.ask_many, items, top_k=body.top_k, filters=body.filters())
         if isinstance(result, Response):
             return result
         return {"answers": [a.to_dict() for a in result]}

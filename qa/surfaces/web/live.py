@@ -139,10 +139,10 @@ class LiveAssistant:
         with self.compute:
             return assistant.ask(question, history, **kwargs)
 
-    def ask_many(self, items: Sequence[str | dict[str, Any]]) -> list[Answer]:
+    def ask_many(self, items: Sequence[str | dict[str, Any]], **kwargs: Any) -> list[Answer]:
         assistant = self.assistant
         with self.compute:
-            return assistant.ask_many(items)
+            return assistant.ask_many(items, **kwargs)
 
     def health(self) -> dict[str, Any]:
         from qa.index.store import check_stale
