@@ -87,6 +87,11 @@ class Assistant:
         return cls(load_index(index_dir), **kwargs)
 
     # -- asking -----------------------------------------------------------------------------------
+    def is_cached(self, query: str) -> bool:
+        """Whether the vector of ``query`` is in the question-vector cache."""
+        with self._cache_lock:
+            return query in self._cache
+
     def _encode(self, texts: Sequence[str]) -> np.ndarray:
         out: list[np.ndarray | None] = []
         todo: list[int] = []

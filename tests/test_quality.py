@@ -39,7 +39,7 @@ def report(bundled_assistant: Assistant):  # type: ignore[no-untyped-def]
 def test_benchmark_has_the_promised_shape() -> None:
     items = load_eval_set(BENCHMARK)
     kinds = {i.kind for i in items}
-    assert len(items) >= 60
+    assert len(items) == 103
     assert sum(not i.answerable for i in items) >= 10
     assert sum(i.kind == "conflict" for i in items) >= 2
     assert sum(bool(i.history) for i in items) >= 5
