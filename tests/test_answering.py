@@ -214,3 +214,21 @@ def test_single_and_batch_are_twins(
     )
     assert replace(one, timing_ms=0.0) == replace(many, timing_ms=0.0)
     assert one.extra.get("ranked") == many.extra.get("ranked")
+
+
+def test_a_follow_up_is_read_with_the_conversations_topic_and_names() -> None:
+    history = [
+        {"role": "user", "content": "What did the Linden harbor authority announce?"},
+        {"role": "assistant", "content": "Mayor Clara Voss said the harbor reopened."},
+        {"role": "user", "content": "When did it reopen?"},
+        {"role": "assistant", "content": "On Monday."},
+    ]
+    info = analyze_question("Who paid for the repairs?", history)
+    assert not info.followup  # a new, complete question is read alone
+    info = analyze_question("And who paid for them?", history)
+    assert info.followup and info.previous == "When did it reopen?"
+    # the first question (the topic), the one followed up on, the names used, then the question
+    assert info.query.startswith(
+        "What did the Linden harbor authority announce? When did it reopen? "
+    )
+    assert "Mayor Clara Voss" in info.query and info.query.endswith(" And who paid for them?")

@@ -56,6 +56,7 @@ def assert_same(a: Path, b: Path, atol: float) -> None:
         assert np.allclose(x[aid][2], y[aid][2], atol=atol), aid
 
 
+@pytest.mark.slow  # starts a local Ray cluster (~30 s)
 def test_ray_build_matches_local_build(local_ray: None, corpus: Path, tmp_path: Path) -> None:
     build_index(None, tmp_path / "local", inputs=[corpus], embedder=HashEmbedder(), progress=False)
     report = build_index(

@@ -502,6 +502,7 @@ def train_calibrate_cmd(out: Path | None, work: Path | None) -> None:
         settings.shared_dir,
         work or settings.cache_dir / "train" / "calibrate",
         out or model_dir() / "params.json",
+        settings.data_dir / "eval-index",
     )
     click.echo(json.dumps(params, indent=2))
 

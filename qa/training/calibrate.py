@@ -227,16 +227,31 @@ def _refit_first(rows: list[Row], names: tuple[str, ...]) -> LinearScorer:
     )
 
 
-def fit(shared: Path, work: Path, out: Path, held_out: int = 6, seed: int = 13) -> dict[str, Any]:
-    """Collect (cached in ``work``), fit and write ``out`` (params.json)."""
+def fit(
+    shared: Path,
+    work: Path,
+    out: Path,
+    index_root: Path,
+    held_out: int = 6,
+    seed: int = 13,
+) -> dict[str, Any]:
+    """Collect (readings cached in ``work``, indexes built under ``index_root``, shared with
+    ``qa eval``), fit and write ``out`` (params.json)."""
     from qa.training.reader import split_other
 
     other = shared / "datasets/squad2-dev-other-20"
     _, cal_q = split_other(other, held_out, seed)
     cal_articles = {q.article for q in cal_q}
-    cal = collect_set(other, work / "index-other-20", work / "rows-calibration.pkl", cal_articles)
+    cal = collect_set(
+        other,
+        index_root / "squad2-dev-other-20-minilm",
+        work / "rows-calibration.pkl",
+        cal_articles,
+    )
     val = collect_set(
-        shared / "benchmarks/squad2-dev-5", work / "index-dev-5", work / "rows-validation.pkl"
+        shared / "benchmarks/squad2-dev-5",
+        index_root / "squad2-dev-5-minilm",
+        work / "rows-validation.pkl",
     )
     first = fit_first(cal)
     by_k = {k: p_at_1(cal, first, k) for k in range(1, 13)}
