@@ -76,6 +76,7 @@ class EvalReport:
             "correct": mean(float(r.correct) for r in recs),
             "answered_right": mean(float(r.correct) for r in answerable),
             "auroc": confidence_auroc(recs),
+            "ece": confidence_ece(recs),
             "abstain_precision": (len(true_abst) / len(abstained)) if abstained else None,
             "abstain_recall": (len(true_abst) / len(unanswerable)) if unanswerable else None,
             "answered_unanswerable": sum(1 for r in unanswerable if not r.answer.abstained),
@@ -129,6 +130,22 @@ def confidence_auroc(records: Sequence[EvalRecord]) -> float | None:
     greater = (pos[:, None] > neg[None, :]).mean()
     ties = (pos[:, None] == neg[None, :]).mean()
     return float(greater + 0.5 * ties)
+
+
+def confidence_ece(records: Sequence[EvalRecord], bins: int = 10) -> float | None:
+    """Expected calibration error of ``confidence`` as the probability that the top sentence
+    is right (same labels as :func:`confidence_auroc`), over equal-width bins."""
+    if not records:
+        return None
+    labels = np.array([float(r.item.answerable and r.rank == 1) for r in records])
+    scores = np.array([r.answer.confidence for r in records])
+    total = 0.0
+    for lo in np.linspace(0.0, 1.0, bins, endpoint=False):
+        hi = lo + 1.0 / bins
+        m = (scores >= lo) & ((scores < hi) | (hi >= 1.0))
+        if m.any():
+            total += m.mean() * abs(float(scores[m].mean()) - float(labels[m].mean()))
+    return float(total)
 
 
 # -- SQuAD normalisation ---------------------------------------------------------------------------
@@ -306,6 +323,7 @@ SUMMARY_COLUMNS = (
     ("EM", "em"),
     ("F1", "f1"),
     ("AUROC", "auroc"),
+    ("ECE", "ece"),
     ("p50 ms", "latency_p50_ms"),
 )
 

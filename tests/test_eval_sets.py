@@ -15,6 +15,7 @@ from qa.evaluation import (
     EvalItem,
     EvalRecord,
     confidence_auroc,
+    confidence_ece,
     format_summary,
     load_eval_set,
     resolve_set,
@@ -95,10 +96,16 @@ def test_auroc_of_confidence() -> None:
     assert confidence_auroc(tied) == pytest.approx(0.5)
 
 
+def test_ece_of_confidence() -> None:
+    assert confidence_ece([_record(True, 1, 1.0), _record(False, None, 0.0)]) == pytest.approx(0.0)
+    assert confidence_ece([_record(True, 2, 0.9)]) == pytest.approx(0.9)
+    assert confidence_ece([]) is None
+
+
 def test_summary_table_has_a_row_per_set_and_reader() -> None:
     summ = {"n": 3, "p_at_1": 0.5, "answered_right": None, "latency_p50_ms": 12.34}
     table = format_summary([("a", "learned", summ), ("a", "rules", summ)]).splitlines()
     assert table[0].startswith("| set | reader | n | P@1 |")
-    assert table[2] == "| a | learned | 3 | 0.500 | – | – | – | – | – | 12.3 |"
+    assert table[2] == "| a | learned | 3 | 0.500 | – | – | – | – | – | – | 12.3 |"
     assert len(table) == 4
     assert np.isfinite(0.5)

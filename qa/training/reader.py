@@ -127,6 +127,7 @@ def train(cfg: TrainConfig) -> Path:
         opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
     )
     step = 0
+    spent = 0.0  # seconds of training in earlier runs of this checkpoint
     ckpt = work / "checkpoint.pt"
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=False)
@@ -134,10 +135,12 @@ def train(cfg: TrainConfig) -> Path:
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         step = int(state["step"])
+        spent = float(state.get("seconds", 0.0))
         log.info("resumed at step %d of %d", step, total)
     bce = torch.nn.BCEWithLogitsLoss()
     net.train()
     t0 = last_ckpt = time.time()
+    first_step = step
     running = 0.0
 
     def save() -> None:
@@ -190,7 +193,7 @@ def train(cfg: TrainConfig) -> Path:
         value = float(loss.detach())
         running = 0.98 * running + 0.02 * value if step > 1 else value
         if step % 50 == 0:
-            rate = step / max(1e-9, time.time() - t0)
+            rate = (step - first_step) / max(1e-9, time.time() - t0)
             log.info("step %d/%d loss %.3f (%.2f steps/s)", step, total, running, rate)
         if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
             save()
@@ -201,10 +204,12 @@ def train(cfg: TrainConfig) -> Path:
             return ckpt
     save()
     (work / "done").write_text(json.dumps({"step": step, "pairs": len(pairs)}))
-    return export(net, tok, cfg, len(pairs), step)
+    return export(net, tok, cfg, len(pairs), step, (spent + time.time() - t0) / 60)
 
 
-def export(net: Any, tok: Any, cfg: TrainConfig, n_pairs: int, steps: int) -> Path:
+def export(
+    net: Any, tok: Any, cfg: TrainConfig, n_pairs: int, steps: int, minutes: float = 0.0
+) -> Path:
     """ONNX export, int8 dynamic quantisation, tokenizer copy and a manifest with hashes."""
     import shutil
 
@@ -260,6 +265,7 @@ def export(net: Any, tok: Any, cfg: TrainConfig, n_pairs: int, steps: int) -> Pa
         },
         "pairs": n_pairs,
         "steps": steps,
+        "train_minutes": round(minutes),
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     write_card(out)
@@ -304,7 +310,8 @@ def write_card(folder: Path) -> Path:
         "`qa train reader` (resumable: run it again after a stop), then `qa train calibrate`.",
         f"Seed {cfg['seed']}, batch {cfg['batch_size']}, AdamW lr {cfg['lr']}, "
         f"{cfg['epochs']} epoch(s), warm-up {cfg['warmup']}, loss = BCE(relevance) + "
-        f"{cfg['span_weight']} × (CE(start) + CE(end)). CPU only (2 cores).",
+        f"{cfg['span_weight']} × (CE(start) + CE(end)). CPU only (2 cores); "
+        f"{man.get('train_minutes', '?')} minutes of training in all.",
         "",
     ]
     if params:
@@ -314,12 +321,15 @@ def write_card(folder: Path) -> Path:
             "",
             f"- Calibrated on {fitted.get('calibration_set', '?')} "
             f"({fitted.get('calibration_questions', '?')} questions).",
+            "- Confidence: a logistic regression over the best sentence's reading, fitted on "
+            "those articles, then Platt-rescaled on validation.",
             f"- Sentences read per question: {params['read']}; abstain below confidence "
             f"{params['threshold']} ({fitted.get('threshold_rule', '')}).",
             f"- Validation ({fitted.get('validation_set', '?')}, "
             f"{fitted.get('validation_questions', '?')} questions): sentence P@1 "
             f"{fitted.get('validation_p_at_1')}, ECE {fitted.get('validation_ece')}, AUROC "
-            f"{fitted.get('validation_auroc')}, handled right {fitted.get('validation_handled_right')}.",
+            f"{fitted.get('validation_auroc')}, handled right {fitted.get('validation_handled_right')}"
+            f" (ECE before the rescaling: {fitted.get('validation_ece_before_platt')}).",
             "",
         ]
     lines += [
