@@ -3,7 +3,8 @@
 * ``person_nouns``: nouns naming a person by role ("which prime minister …" asks for a person),
   for follow-up resolution (:mod:`qa.questions`);
 * ``number_words`` and ``scale_words``: figures written in words, to compare figures across
-  sources (:mod:`qa.read.figures`).
+  sources; ``months`` and ``time_units``: dates and lengths of time, which are not such figures
+  (:mod:`qa.read.figures`).
 """
 
 from __future__ import annotations

@@ -41,8 +41,10 @@ PERSON_PRONOUN = re.compile(r"\b(?:he|she|him|his|her)\b", re.IGNORECASE)
 @dataclass(frozen=True)
 class QuestionInfo:
     text: str  # the question as asked (stripped)
-    query: str  # what retrieval and the reader read (includes context for follow-ups)
+    query: str  # what retrieval searches for (includes context for follow-ups)
     followup: bool = False
+    # what the reader model reads: the question first, then the context ("" = ``query``)
+    read_as: str = ""
     resolved: str = ""  # a readable resolved form for follow-ups
     previous: str = ""  # the question this one follows up on
     # the conversation before ``previous`` and the history's reply to it ("" when it gives
@@ -193,6 +195,7 @@ def analyze_question(question: str, history: Any = None, referent: str = "") -> 
         # who "he" is, in place of the pronoun; the conversation's other names are other people
         resolved = _put_person(text, referent)
         query = " ".join([*context, resolved])
+        read_as = " ".join([resolved, *context])
     else:
         resolved = f"{text} (following up on: {prev})"
         names: list[str] = []
@@ -201,10 +204,12 @@ def analyze_question(question: str, history: Any = None, referent: str = "") -> 
                 if name not in names:
                     names.append(name)
         query = " ".join([*context, *names[:MAX_CONTEXT_NAMES], text])
+        read_as = " ".join([text, *context, *names[:MAX_CONTEXT_NAMES]])
     return QuestionInfo(
         text,
         query,
         followup=True,
+        read_as=read_as,
         resolved=resolved,
         previous=prev,
         earlier=tuple(turns[: asked[-1]]),

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from qa.read.encoding import encode_pairs, load_tokenizer, second_segment, span_tokens
-from qa.read.figures import parse_figure
+from qa.read.figures import is_figure, parse_figure
 from qa.read.model import ModelFileError, ReaderModel, model_dir
 from qa.read.scorer import LinearScorer
 
@@ -39,6 +39,23 @@ def test_linear_scorer_is_a_logistic_model() -> None:
 )
 def test_parse_figure(text: str, value: float | None) -> None:
     assert parse_figure(text) == value
+
+
+@pytest.mark.parametrize(
+    ("text", "figure"),
+    [
+        ("600 officers", True),
+        ("$68 million", True),
+        ("1,000", True),
+        ("June 25, 2024", False),
+        ("October 2023", False),
+        ("2023", False),
+        ("One year", False),
+        ("Garry Conille", False),
+    ],
+)
+def test_dates_and_lengths_of_time_are_not_figures(text: str, figure: bool) -> None:
+    assert is_figure(text) is figure
 
 
 def test_second_segment_puts_the_title_before_the_sentence() -> None:

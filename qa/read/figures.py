@@ -11,6 +11,20 @@ from qa.lexicon import lexicon
 _DIGITS = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 
+_YEAR = re.compile(r"\b(?:1[5-9]|20)\d{2}\b(?!,\d)")
+
+
+def is_figure(text: str) -> bool:
+    """Whether a short answer is a quantity that sources could disagree on: it has a number and
+    is not a date, a year or a length of time ("June 25, 2024", "2023", "one year")."""
+    low = text.lower()
+    words = set(re.findall(r"[a-z]+", low))
+    lex = lexicon()
+    if words & set(lex["months"]) or words & set(lex["time_units"]) or _YEAR.search(low):
+        return False
+    return parse_figure(text) is not None
+
+
 def parse_figure(text: str) -> float | None:
     """The value of a figure span, or None when it holds no number."""
     low = text.lower()

@@ -32,7 +32,7 @@ import numpy as np
 from qa.index.store import Index
 from qa.ingest.text import analyze
 from qa.questions import QuestionInfo
-from qa.read.figures import parse_figure
+from qa.read.figures import is_figure, parse_figure
 from qa.read.model import ReaderModel, Reading, default_model, model_dir
 from qa.read.scorer import LinearScorer
 from qa.retrieve.hybrid import Hit
@@ -157,7 +157,7 @@ class LearnedReader:
         top = cands[: self.params.read]
         if not top:
             return []
-        question = info.query
+        question = info.read_as or info.query
         titles = [self.index.article(self.index.sentences[c.sid].article_id).title for c in top]
         texts = [self.index.sentences[c.sid].text for c in top]
         for c, reading in zip(top, self.model.read(question, titles, texts), strict=True):
@@ -194,21 +194,29 @@ class LearnedReader:
         return self.index.sentences[c.sid].text[r.start : r.end]
 
     def _conflicting(self, cands: Sequence[Candidate]) -> list[Candidate]:
-        """Read sentences of other articles that the model also takes to answer (relevance
-        above even odds) with a different figure than the best one's; at most two."""
+        """Read sentences of other articles that would themselves be given as the answer (their
+        calibrated confidence, counting their margin to the best, above the threshold) with a
+        different figure than the best one's; at most two."""
         best = cands[0]
         base = parse_figure(self._short(best))
-        if base is None:
+        if base is None or not is_figure(self._short(best)):
             return []
         seen_articles = {self.index.sentences[best.sid].article_id}
         values = [base]
         out: list[Candidate] = []
-        for c in cands[1 : self.params.read]:
-            if c.reading is None or c.reading.relevance < 0.0:
+        for i, c in enumerate(cands[1 : self.params.read], start=1):
+            if c.reading is None:
                 break
+            # it would itself be given as the answer, its margin to the best one counted
+            rest = [c, *cands[:i], *cands[i + 1 : self.params.read]]
+            if (
+                self.params.confidence.probability(confidence_features(rest))
+                < self.params.threshold
+            ):
+                continue
             art = self.index.sentences[c.sid].article_id
             value = parse_figure(self._short(c))
-            if art in seen_articles or value is None:
+            if art in seen_articles or value is None or not is_figure(self._short(c)):
                 continue
             if any(math.isclose(value, v) for v in values):
                 continue

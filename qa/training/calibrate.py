@@ -75,7 +75,8 @@ def collect(assistant: Assistant, items: list[EvalItem]) -> list[Row]:
             idx = reader.index
             titles = [idx.article(idx.sentences[c.sid].article_id).title for c in cands]
             texts = [idx.sentences[c.sid].text for c in cands]
-            for c, r in zip(cands, reader.model.read(info.query, titles, texts), strict=True):
+            question = info.read_as or info.query
+            for c, r in zip(cands, reader.model.read(question, titles, texts), strict=True):
                 c.reading = r
         gold = GoldSentences(reader.index, item)
         rows.append(Row(item.id, item.answerable, cands, [gold.holds(c.sid) for c in cands]))
