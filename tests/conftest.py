@@ -78,6 +78,23 @@ def tiny_assistant(tiny_index: Path) -> Assistant:
 
 
 @pytest.fixture(scope="session")
+def make_assistant(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """A factory: an assistant over the few articles a test needs ({file name: text}), indexed
+    with the hashing embedder."""
+
+    def make(articles: dict[str, str]) -> Assistant:
+        folder = tmp_path_factory.mktemp("corpus")
+        for name, text in articles.items():
+            (folder / name).write_text(text, encoding="utf-8")
+        target = tmp_path_factory.mktemp("index")
+        built = load_corpus([folder]).articles
+        build_index(built, target, inputs=[folder], embedder=HashEmbedder(), progress=False)
+        return Assistant.load(target)
+
+    return make
+
+
+@pytest.fixture(scope="session")
 def minilm():  # type: ignore[no-untyped-def]
     from qa.embed.embedder import MiniLMEmbedder
 

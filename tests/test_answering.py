@@ -132,22 +132,8 @@ The town's oldest school was built in 1911.
 
 
 @pytest.fixture(scope="module")
-def velm_assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    from qa.embed.embedder import HashEmbedder
-    from qa.index.store import build_index
-    from qa.ingest.corpus import load_corpus
-
-    folder = tmp_path_factory.mktemp("velm")
-    (folder / "velm.md").write_text(VELM, encoding="utf-8")
-    target = tmp_path_factory.mktemp("velm-index")
-    build_index(
-        load_corpus([folder]).articles,
-        target,
-        inputs=[folder],
-        embedder=HashEmbedder(),
-        progress=False,
-    )
-    return Assistant.load(target)
+def velm_assistant(make_assistant) -> Assistant:  # type: ignore[no-untyped-def]
+    return make_assistant({"velm.md": VELM})  # type: ignore[no-any-return]
 
 
 def test_he_in_a_follow_up_is_the_person_the_previous_answer_named(

@@ -4,13 +4,8 @@ and confidence is a probability."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from qa.embed.embedder import HashEmbedder
-from qa.index.store import build_index
-from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 
 ARTICLES = {
@@ -48,19 +43,8 @@ Principal Tomas Berg welcomed the first students.
 
 
 @pytest.fixture(scope="module")
-def assistant(tmp_path_factory: pytest.TempPathFactory) -> Assistant:
-    folder = tmp_path_factory.mktemp("read-corpus")
-    for name, text in ARTICLES.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    target: Path = tmp_path_factory.mktemp("read-index")
-    build_index(
-        load_corpus([folder]).articles,
-        target,
-        inputs=[folder],
-        embedder=HashEmbedder(),
-        progress=False,
-    )
-    return Assistant.load(target)
+def assistant(make_assistant) -> Assistant:  # type: ignore[no-untyped-def]
+    return make_assistant(ARTICLES)  # type: ignore[no-any-return]
 
 
 def test_answer_quotes_the_article_verbatim(assistant: Assistant) -> None:

@@ -134,14 +134,19 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> Linear
     return LinearScorer(names, tuple(float(w) for w in lr.coef_[0]), float(lr.intercept_[0]))
 
 
-def fit_first(rows: list[Row]) -> LinearScorer:
+def fit_first(rows: list[Row], names: tuple[str, ...] = FIRST_FEATURES) -> LinearScorer:
+    """The first stage fitted on ``names`` (the other first-stage features weigh 0)."""
     x, y = [], []
     for r in rows:
         if r.answerable and any(r.gold):
             for c, g in zip(r.cands, r.gold, strict=True):
-                x.append([c.values()[f] for f in FIRST_FEATURES])
+                x.append([c.values()[f] for f in names])
                 y.append(int(g))
-    return fit_logistic(np.array(x), np.array(y), FIRST_FEATURES)
+    part = fit_logistic(np.array(x), np.array(y), names)
+    weights = dict(zip(part.features, part.weights, strict=True))
+    return LinearScorer(
+        FIRST_FEATURES, tuple(weights.get(f, 0.0) for f in FIRST_FEATURES), part.bias
+    )
 
 
 def p_at_1(rows: list[Row], first: LinearScorer, k: int) -> float:
@@ -219,7 +224,7 @@ def ablation(cal: list[Row], val: list[Row], k: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for drop in (None, *FIRST_FEATURES):
         names = tuple(f for f in FIRST_FEATURES if f != drop)
-        first = _refit_first(cal, names)
+        first = fit_first(cal, names)
         out.append({"part": "first stage", "without": drop or "—", "p_at_1": p_at_1(val, first, k)})
     first = fit_first(cal)
     x, y, _ = conf_data(cal, first, k)
@@ -239,24 +244,6 @@ def ablation(cal: list[Row], val: list[Row], k: int) -> list[dict[str, Any]]:
             }
         )
     return out
-
-
-def _refit_first(rows: list[Row], names: tuple[str, ...]) -> LinearScorer:
-    """A first stage on some of the features (the others weigh 0)."""
-    full = fit_first(rows) if names == FIRST_FEATURES else None
-    if full is not None:
-        return full
-    x, y = [], []
-    for r in rows:
-        if r.answerable and any(r.gold):
-            for c, g in zip(r.cands, r.gold, strict=True):
-                x.append([c.values()[f] for f in names])
-                y.append(int(g))
-    part = fit_logistic(np.array(x), np.array(y), names)
-    weights = dict(zip(part.features, part.weights, strict=True))
-    return LinearScorer(
-        FIRST_FEATURES, tuple(weights.get(f, 0.0) for f in FIRST_FEATURES), part.bias
-    )
 
 
 def fit(
