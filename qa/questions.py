@@ -1,8 +1,8 @@
 """The question stage: validation, and follow-up resolution from the chat history.
 
 A follow-up ("And in 2024?", "What did he say about the displaced?") is searched and read
-together with the conversation's first question, the question it follows up on, and the names
-the conversation has used, latest first. When the
+together with the question that opened its thread (the last earlier question that stood on its
+own), the question it follows up on, and the names the conversation has used, latest first. When the
 previous question asked for a person and the follow-up says "he" or "she", the pipeline answers
 the previous question to learn who (see :func:`refers_to_answer`) and the follow-up is read with
 that name in place of the pronoun.
@@ -186,10 +186,10 @@ def analyze_question(question: str, history: Any = None, referent: str = "") -> 
     prev = " ".join(turns[asked[-1]][1].split())[:MAX_QUESTION_CHARS]
     replies = [c for r, c in turns[asked[-1] + 1 :] if r == "assistant" and c.strip()]
     reply = replies[-1] if replies else ""
-    # the conversation's topic: its first question and the one followed up on, then the names
-    # it has used, latest first (CANARD dev, topic retrieval top-1: 0.416 with the previous
-    # question and the last reply's names only, 0.710 so; bench/followups.py)
-    first = " ".join(turns[asked[0]][1].split())[:MAX_QUESTION_CHARS]
+    # the thread's topic: the last earlier question that stood on its own (not a follow-up),
+    # the question followed up on, then the names the conversation used, latest first
+    starts = [i for i in asked if not is_followup(turns[i][1])]
+    first = " ".join(turns[starts[-1] if starts else asked[0]][1].split())[:MAX_QUESTION_CHARS]
     context = list(dict.fromkeys([first, prev]))
     if referent:
         # who "he" is, in place of the pronoun; the conversation's other names are other people

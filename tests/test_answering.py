@@ -218,3 +218,12 @@ def test_a_follow_up_is_read_with_the_conversations_topic_and_names() -> None:
         "What did the Linden harbor authority announce? When did it reopen? "
     )
     assert "Mayor Clara Voss" in info.query and info.query.endswith(" And who paid for them?")
+
+
+def test_a_new_thread_in_the_chat_leaves_the_earlier_topic_behind() -> None:
+    history = [
+        "How many workers rebuilt the main pier in Linden?",
+        "How many classrooms does the school in Marrow have?",
+    ]
+    info = analyze_question("And how many pupils?", history)
+    assert "pier" not in info.query and "classrooms" in info.query
