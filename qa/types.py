@@ -82,6 +82,16 @@ class Citation:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def quote_parts(self) -> tuple[str, str, str]:
+        """The quote as (before, short answer, after); the short answer is "" when there is
+        none inside the quote."""
+        quote = self.quote
+        if self.short_start is None or self.short_end is None:
+            return quote, "", ""
+        a = max(0, min(len(quote), self.short_start - self.start))
+        b = max(a, min(len(quote), self.short_end - self.start))
+        return quote[:a], quote[a:b], quote[b:]
+
 
 @dataclass(frozen=True)
 class Answer:

@@ -245,10 +245,8 @@ def render_answer(answer: Any) -> str:
     if answer.message:
         lines.append(answer.message)
     for c in answer.citations:
-        quote = c.quote
-        if c.short_start is not None and c.short_end is not None:
-            a, b = c.short_start - c.start, c.short_end - c.start
-            quote = quote[:a] + "**" + quote[a:b] + "**" + quote[b:]
+        before, short, after = c.quote_parts()
+        quote = f"{before}**{short}**{after}" if short else c.quote
         lines.append(f"“{quote}” [{c.n}]")
     lines.append("")
     for c in answer.citations:

@@ -7,7 +7,7 @@ import html
 from typing import Any
 from urllib.parse import urlsplit
 
-from qa.types import NOT_FOUND_MESSAGE, Answer
+from qa.types import NOT_FOUND_MESSAGE, Answer, Citation
 
 # Every character that HTML or Markdown could interpret becomes an entity, so article text, titles
 # and questions always show as text (the chat renders Markdown around our HTML).
@@ -45,14 +45,11 @@ def _marker(c: Any) -> str:
     return f'<sup class="qa-cite">{label}</sup>'
 
 
-def _quote_html(c: Any) -> str:
-    quote = c.quote
-    if c.short_start is not None and c.short_end is not None:
-        a = max(0, min(len(quote), c.short_start - c.start))
-        b = max(a, min(len(quote), c.short_end - c.start))
-        if b > a:
-            return f"{esc(quote[:a])}<mark>{esc(quote[a:b])}</mark>{esc(quote[b:])}"
-    return esc(quote)
+def _quote_html(c: Citation) -> str:
+    before, short, after = c.quote_parts()
+    if short:
+        return f"{esc(before)}<mark>{esc(short)}</mark>{esc(after)}"
+    return esc(c.quote)
 
 
 def answer_html(answer: Answer) -> str:
