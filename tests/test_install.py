@@ -48,37 +48,24 @@ def test_installed_copy_indexes_and_answers(tmp_path: Path) -> None:
     corpus.mkdir()
     (corpus / "orchard.md").write_text(ARTICLE, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(site), "QA_MODEL": "hash"}
-    run = [sys.executable, "-c", "from qa.surfaces.cli import main; main()"]
-    where = subprocess.run(
-        [sys.executable, "-c", "import qa, qa.read.model as m; print(qa.__file__, m.model_dir())"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
+
+    def run(*args: str) -> str:
+        """Run Python with only the installed copy on the path, from outside the project."""
+        done = subprocess.run(
+            [sys.executable, *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout
+
+    cli = ("-c", "from qa.surfaces.cli import main; main()")
+    where = run("-c", "import qa, qa.read.model as m; print(qa.__file__, m.model_dir())")
     assert str(site) in where and str(ROOT / "qa") not in where
     index = tmp_path / "index"
-    subprocess.run(
-        [*run, "index", str(corpus), "--index-dir", str(index), "-q"],
-        env=env,
-        cwd=tmp_path,
-        check=True,
-    )
-    out = subprocess.run(
-        [
-            *run,
-            "ask",
-            "How many tonnes of pears were picked in Tellin?",
-            "--index-dir",
-            str(index),
-            "--json",
-        ],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    answer = json.loads(out)
+    run(*cli, "index", str(corpus), "--index-dir", str(index), "-q")
+    question = "How many tonnes of pears were picked in Tellin?"
+    answer = json.loads(run(*cli, "ask", question, "--index-dir", str(index), "--json"))
     assert "5,000 tonnes" in answer["answer"]

@@ -157,13 +157,21 @@ class LearnedReader:
         top = cands[: self.params.read]
         if not top:
             return []
-        question = info.read_as or info.query
-        titles = [self.index.article(self.index.sentences[c.sid].article_id).title for c in top]
-        texts = [self.index.sentences[c.sid].text for c in top]
-        for c, reading in zip(top, self.model.read(question, titles, texts), strict=True):
-            c.reading = reading
+        self.read_candidates(info, top)
         top.sort(key=lambda c: -c.reading.relevance if c.reading else 0.0)
         return top + cands[self.params.read :]
+
+    def read_candidates(self, info: QuestionInfo, cands: Sequence[Candidate]) -> None:
+        """The model's reading of each candidate (one batch), stored on it. The question is
+        read first, then a follow-up's context (``info.read_as``)."""
+        if not cands:
+            return
+        question = info.read_as or info.query
+        sents = [self.index.sentences[c.sid] for c in cands]
+        titles = [self.index.article(s.article_id).title for s in sents]
+        readings = self.model.read(question, titles, [s.text for s in sents])
+        for c, reading in zip(cands, readings, strict=True):
+            c.reading = reading
 
     # -- answering -------------------------------------------------------------------------------
     def read(

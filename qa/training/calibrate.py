@@ -29,7 +29,7 @@ from qa.config import BUNDLED_CORPUS, EVAL_DIR
 from qa.evaluation import EvalItem, GoldSentences, load_eval_set
 from qa.pipeline import Assistant
 from qa.questions import analyze_question
-from qa.read.reader import Candidate, LearnedReader, ReaderParams, confidence_features
+from qa.read.reader import Candidate, ReaderParams, confidence_features
 from qa.read.scorer import LinearScorer
 
 log = logging.getLogger(__name__)
@@ -64,20 +64,13 @@ class Row:
 def collect(assistant: Assistant, items: list[EvalItem]) -> list[Row]:
     """Read every candidate sentence of every question (slow, done once per set)."""
     reader = assistant.reader
-    assert isinstance(reader, LearnedReader)
     infos = [analyze_question(i.question, list(i.history) or None) for i in items]
     vecs = assistant.embedder.encode([i.query for i in infos])
     rows = []
     for n, (item, info, qvec) in enumerate(zip(items, infos, vecs, strict=True)):
         hits = assistant.retriever.search(info.query, qvec, k=reader.passages)
         cands = reader.candidates(info.query, qvec, hits)
-        if cands:
-            idx = reader.index
-            titles = [idx.article(idx.sentences[c.sid].article_id).title for c in cands]
-            texts = [idx.sentences[c.sid].text for c in cands]
-            question = info.read_as or info.query
-            for c, r in zip(cands, reader.model.read(question, titles, texts), strict=True):
-                c.reading = r
+        reader.read_candidates(info, cands)  # all of them, not only the best few
         gold = GoldSentences(reader.index, item)
         rows.append(Row(item.id, item.answerable, cands, [gold.holds(c.sid) for c in cands]))
         if n % 200 == 0:
