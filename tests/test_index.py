@@ -78,6 +78,12 @@ def test_update_embeds_only_new_or_changed_articles_and_drops_deleted(tmp_path: 
     emb = CountingEmbedder()
     first = build(corpus, tmp_path / "ix", emb)
     assert first.embedded_articles == 3
+    before = load_index(tmp_path / "ix")
+    # each article's version says when it was indexed; an unchanged one keeps its time
+    (before.path / "manifest.json").write_text(
+        json.dumps({**before.manifest, "indexed_at": {"a0": "2020-01-01T00:00:00Z"}}),
+        encoding="utf-8",
+    )
     (corpus / "a1.md").write_text(
         "---\nid: a1\ntitle: Changed\n---\nNew text entirely here.\n", encoding="utf-8"
     )
@@ -92,6 +98,8 @@ def test_update_embeds_only_new_or_changed_articles_and_drops_deleted(tmp_path: 
     assert second.removed_articles == ["a2"]
     index = load_index(tmp_path / "ix")
     assert sorted(a.id for a in index.articles) == ["a0", "a1", "new"]
+    assert index.indexed_at("a0") == "2020-01-01T00:00:00Z"
+    assert index.indexed_at("a1") == index.manifest["created"] >= before.manifest["created"]
     assert index.clause_rows is not None
     new_clauses = sum(
         index.sentences[int(sid)].article_id in ("a1", "new") for sid, _, _ in index.clause_rows

@@ -138,6 +138,11 @@ class Index:
     def article(self, article_id: str) -> Article:
         return self.articles[self.article_pos[article_id]]
 
+    def indexed_at(self, article_id: str) -> str:
+        """When the indexed version of the article was first indexed (ISO time, UTC)."""
+        times = self.manifest.get("indexed_at") or {}
+        return str(times.get(article_id) or self.manifest.get("created") or "")
+
     def describe(self) -> dict[str, Any]:
         m = self.manifest
         return {
@@ -357,6 +362,7 @@ def build_index(
             if same:
                 # refresh the staleness record (files touched but unchanged) and search knobs
                 prev_manifest["sources"] = sources
+                prev_manifest["indexed_at"] = indexed_at(prints, prev_manifest)
                 knob = {k: v for k, v in params.items() if k in _KNOB_NAMES}
                 if knob:
                     old["params"] = {**old.get("params", {}), **knob}
@@ -444,6 +450,7 @@ def build_index(
                     "tokenizer": {"name": "cl100k_base", "sha256": _tokenizer_hash()},
                     "chunking": chunking,
                     "sources": sources,
+                    "indexed_at": indexed_at(prints, prev_manifest),
                 },
                 progress=progress,
             )
@@ -470,6 +477,20 @@ def build_index(
 
 
 _KNOB_NAMES = ("efSearch", "nprobe", "refine")
+
+
+def indexed_at(prints: dict[str, str], previous: dict[str, Any] | None) -> dict[str, str]:
+    """When each article's current version (fingerprint) was first indexed: carried over from the
+    previous build's manifest for unchanged articles (its build time for builds from before this
+    record), now for new or changed ones."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    old_prints = previous["articles"] if previous else {}
+    old_times = (previous or {}).get("indexed_at") or {}
+    fallback = str((previous or {}).get("created") or now)
+    return {
+        aid: str(old_times.get(aid, fallback)) if old_prints.get(aid) == fp else now
+        for aid, fp in prints.items()
+    }
 
 
 def _local_shards(
