@@ -72,6 +72,18 @@ class Settings:
         )
     )
 
+    # the ingestion API and the editors' page (/admin): off (404) while unset
+    admin_token: str = field(default_factory=lambda: os.environ.get("QA_ADMIN_TOKEN", ""))
+    # store the text of questions for the editors' page (0: counts only)
+    log_questions: bool = field(
+        default_factory=lambda: os.environ.get("QA_LOG_QUESTIONS", "1") not in ("0", "false")
+    )
+    # /api/ask and /api/batch requests per minute per client (0: no limit), and the burst allowed
+    rate_limit: int = field(default_factory=lambda: _env_int("QA_RATE_LIMIT", 120))
+    rate_burst: int = field(default_factory=lambda: _env_int("QA_RATE_BURST", 20))
+    # how long an ingestion request waits for its change to be served before answering 202
+    update_wait: int = field(default_factory=lambda: _env_int("QA_UPDATE_WAIT", 60))
+
     @property
     def uses_bundled_corpus(self) -> bool:
         return self.corpus == (str(BUNDLED_CORPUS),)

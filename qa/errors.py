@@ -24,6 +24,22 @@ class IndexLoadError(QAError):
     """The index is missing, corrupt, stale or was built with another model or format."""
 
 
+class BuildBusyError(QAError):
+    """Another build holds the index folder's lock."""
+
+
+class ArticleNotFoundError(QAError):
+    """No article with that id (HTTP 404)."""
+
+
+class ArticleConflictError(QAError):
+    """The article comes from files qa does not manage (HTTP 409): change it there."""
+
+
+class InvalidArticleError(QAError):
+    """An article pushed to the index is not valid (HTTP 422); nothing was changed."""
+
+
 class StaleIndexError(IndexLoadError):
     """The articles changed since the index was built."""
 

@@ -12,6 +12,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -121,15 +122,17 @@ class Assistant:
         *,
         top_k: int | None = None,
         filters: Filters | None = None,
+        prefer: Sequence[str] = (),
         id: str = "",
     ) -> Answer:
         """Answer one question. ``history`` is a list of earlier questions or of
-        ``{"role", "content"}`` messages. Raises :class:`~qa.errors.QuestionError` for an empty
-        or over-long question."""
+        ``{"role", "content"}`` messages. ``prefer``: article ids whose answer comes first (a
+        story page), then the rest's; each citation says which (``in_story``). Raises
+        :class:`~qa.errors.QuestionError` for an empty or over-long question."""
         t0 = time.perf_counter()
         info = self._analyze(question, history, filters)
         qvec = self._encode([info.query])[0]
-        return self._finish(info, qvec, top_k, filters, id, t0)
+        return self._finish(info, qvec, top_k, filters, id, t0, frozenset(prefer))
 
     def _analyze(self, question: Any, history: Any, filters: Filters | None = None) -> QuestionInfo:
         """The question read with its history. When a follow-up's "he" or "she" stands for
@@ -162,13 +165,19 @@ class Assistant:
         filters: Filters | None,
         answer_id: str,
         t0: float,
+        prefer: frozenset[str] = frozenset(),
     ) -> Answer:
-        k = max(1, min(50, top_k or self.top_k))
-        hits = self.retriever.search(
-            info.query, qvec, k=max(k, self.reader.passages), filters=filters
-        )
         # the reader reads at least its own number of passages (settings.passages)
-        answer = self.reader.read(info, qvec, hits, answer_id=answer_id)
+        k = max(1, min(50, top_k or self.top_k), self.reader.passages)
+        hits = self.retriever.search(info.query, qvec, k=k, filters=filters)
+        if prefer:  # the preferred articles' best passages first, then the rest's
+            ids = tuple(sorted(prefer))
+            story = replace(filters, article_ids=ids) if filters else Filters(article_ids=ids)
+            if not (filters and filters.article_ids):
+                first = self.retriever.search(info.query, qvec, k=k, filters=story)
+                seen = {h.passage for h in first}
+                hits = first + [h for h in hits if h.passage not in seen]
+        answer = self.reader.read(info, qvec, hits, answer_id=answer_id, prefer=prefer)
         return _with_timing(answer, t0)
 
     def ask_many(
@@ -177,6 +186,7 @@ class Assistant:
         *,
         top_k: int | None = None,
         filters: Filters | None = None,
+        prefer: Sequence[str] = (),
         batch_size: int = 64,
     ) -> list[Answer]:
         """Answer many questions; the twin of :meth:`ask` (``ask(q, **opts)`` equals
@@ -210,7 +220,7 @@ class Assistant:
                     continue
                 vec, share = vectors.get(slot[info.query])
                 t1 = time.perf_counter() - share
-                answers.append(self._finish(info, vec, top_k, filters, qid, t1))
+                answers.append(self._finish(info, vec, top_k, filters, qid, t1, frozenset(prefer)))
         return answers
 
     def warm_up(self, questions: Sequence[str] = ()) -> float:
@@ -293,8 +303,6 @@ def _timed(assistant: Assistant, texts: list[str]) -> tuple[np.ndarray, float]:
 
 
 def _with_timing(answer: Answer, t0: float) -> Answer:
-    from dataclasses import replace
-
     return replace(answer, timing_ms=(time.perf_counter() - t0) * 1000.0)
 
 

@@ -78,9 +78,14 @@ class Citation:
     # the short answer inside the quote, as offsets into the article (absent when none)
     short_start: int | None = None
     short_end: int | None = None
+    # asked with preferred articles (a story page's widget): whether this one is among them
+    in_story: bool | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.in_story is None:
+            del out["in_story"]
+        return out
 
     def quote_parts(self) -> tuple[str, str, str]:
         """The quote as (before, short answer, after); the short answer is "" when there is
@@ -107,6 +112,8 @@ class Answer:
     conflict: bool = False  # True when sources give different figures for the same thing
     error: str = ""  # batch only: why this record could not be answered
     resolved_question: str = ""  # the question after follow-up resolution, when it changed
+    # abstained: the closest sentences found (at most 3), shown as such, never as the answer
+    related: tuple[Citation, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -121,6 +128,7 @@ class Answer:
             "timing_ms": round(self.timing_ms, 2),
             "message": self.message,
             "conflict": self.conflict,
+            "related": [c.to_dict() for c in self.related],
         }
         if self.resolved_question:
             out["resolved_question"] = self.resolved_question

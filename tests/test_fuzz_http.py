@@ -69,7 +69,14 @@ def client(
     tmp: Path = tmp_path_factory.mktemp("fuzz-http")
     app = create_app(
         tiny_assistant,
-        Settings(data_dir=tmp, max_concurrency=2, max_queue=64, max_batch=5, embed_origins=()),
+        Settings(
+            data_dir=tmp,
+            max_concurrency=2,
+            max_queue=64,
+            max_batch=5,
+            embed_origins=(),
+            rate_limit=0,
+        ),
         ui=False,
     )
     with TestClient(app, raise_server_exceptions=False) as c:

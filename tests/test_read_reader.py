@@ -88,3 +88,34 @@ def test_single_and_batch_agree(assistant: Assistant) -> None:
     many = assistant.ask_many([q])[0]
     assert one.to_dict() | {"timing_ms": 0, "id": ""} == many.to_dict() | {"timing_ms": 0, "id": ""}
     assert "$4 million" in one.answer
+
+
+def test_an_abstention_shows_the_closest_sentences_as_related(assistant: Assistant) -> None:
+    answer = assistant.ask("How many moons does Jupiter have?")
+    assert answer.abstained and answer.answer == "" and answer.citations == ()
+    assert 1 <= len(answer.related) <= 3
+    assert len({c.article_id for c in answer.related}) == len(answer.related)  # one per article
+    for n, c in enumerate(answer.related, start=1):
+        assert c.n == n and c.short_start is None and c.in_story is None
+        assert c.quote == assistant.index.article(c.article_id).text[c.start : c.end]
+    assert answer.to_dict()["related"][0]["quote"] == answer.related[0].quote
+    assert assistant.ask("Who welcomed the first students?").related == ()
+
+
+def test_a_story_page_answers_from_its_story_first(assistant: Assistant) -> None:
+    q = "How many workers rebuilt the main pier in Linden?"
+    for story, other in (("ferry", "harbor"), ("harbor", "ferry")):
+        answer = assistant.ask(q, prefer=[story])
+        assert not answer.abstained
+        assert (answer.citations[0].article_id, answer.citations[0].in_story) == (story, True)
+        # the rest of the archive follows, marked as such; the figures still disagree
+        assert [(c.article_id, c.in_story) for c in answer.citations[1:]] == [(other, False)]
+        assert answer.conflict
+    # a story that does not answer: the archive's answer, marked as not from the story
+    answer = assistant.ask("When does the ferry service to the islands resume?", prefer=["school"])
+    assert not answer.abstained
+    assert [(c.article_id, c.in_story) for c in answer.citations] == [("ferry", False)]
+    assert "in_story" not in assistant.ask(q).to_dict()["citations"][0]
+    one = assistant.ask(q, prefer=["ferry"]).to_dict()
+    many = assistant.ask_many([q], prefer=["ferry"])[0].to_dict()
+    assert one | {"timing_ms": 0, "id": ""} == many | {"timing_ms": 0, "id": ""}

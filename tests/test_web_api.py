@@ -23,7 +23,6 @@ from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 from qa.surfaces.web.app import create_app
 from qa.surfaces.web.examples import example_questions
-from qa.surfaces.web.feedback import FeedbackLog
 from qa.surfaces.web.live import LiveAssistant
 from qa.surfaces.web.render import answer_html, esc, safe_url
 from qa.types import Answer, Citation
@@ -67,6 +66,7 @@ def settings_for(tmp: Path, **kw: Any) -> Settings:
         "max_queue": 4,
         "max_batch": 5,
         "embed_origins": (),
+        "rate_limit": 0,  # its own test below
     }
     base.update(kw)
     return Settings(**base)
@@ -252,16 +252,15 @@ def test_health(web: TestClient) -> None:
     assert h["stale"] is False
 
 
-def test_feedback_endpoint_appends_a_line(web: TestClient) -> None:
+def test_feedback_endpoint_records_the_rating(web: TestClient) -> None:
     answer = web.post("/api/ask", json={"question": QUESTION}).json()
     r = web.post("/api/feedback", json={"answer": answer, "rating": "down"})
     assert r.status_code == 200
-    path = web.app_state.feedback.path  # type: ignore[attr-defined]
-    row = json.loads(path.read_text(encoding="utf-8").splitlines()[-1])
-    assert row["rating"] == "down"
-    assert row["question"] == QUESTION
-    assert row["citations"][0]["article_id"] == "school"
-    assert row["time"]
+    activity = web.app_state.activity  # type: ignore[attr-defined]
+    time_, question, quoted, _, cites, surface = activity.report("disliked")[0]
+    assert (question, quoted, surface) == (QUESTION, answer["answer"], "api")
+    assert json.loads(cites)[0]["article_id"] == "school"
+    assert time_
     bad = web.post("/api/feedback", json={"answer": answer, "rating": "meh"})
     assert bad.status_code == 422
 
@@ -382,14 +381,7 @@ def test_answer_html_abstention_and_escaping_helpers() -> None:
     assert safe_url("https://ok.example/") == "https://ok.example/"
 
 
-def test_feedback_log_and_examples(tiny_assistant: Assistant, tmp_path: Path) -> None:
-    log = FeedbackLog(tmp_path / "fb")
-    log.record({"question": "q", "answer": "a", "citations": []}, "up")
-    log.record({"question": "q2", "answer": "", "citations": []}, "down")
-    rows = [json.loads(x) for x in log.path.read_text(encoding="utf-8").splitlines()]
-    assert [r["rating"] for r in rows] == ["up", "down"]
-    assert set(rows[0]) >= {"question", "answer", "citations", "rating", "time"}
-
+def test_examples(tiny_assistant: Assistant, tmp_path: Path) -> None:
     generic = example_questions(tiny_assistant, eval_file=None)
     assert len(generic) == 3 and all(q.endswith("?") for q in generic)
     eval_file = tmp_path / "questions.jsonl"

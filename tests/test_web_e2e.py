@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import http.server
-import json
 import shutil
 import threading
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from qa.embed.embedder import HashEmbedder
 from qa.index.store import build_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
+from qa.surfaces.activity import Activity
 from qa.surfaces.web.app import create_app
 
 pytestmark = pytest.mark.browser
@@ -171,17 +171,17 @@ def test_chat_answers_with_a_citation_and_follows_up(browser: Any, site: dict[st
     assert follow.locator("mark").count() >= 1
     assert "following up" in follow.inner_text()
 
-    # thumbs up on the last answer lands in the feedback log
+    # thumbs up on the last answer lands in the activity store (the editors' page reads it)
     page.get_by_role("button", name="Like", exact=True).last.click()
-    log = site["feedback"] / "feedback.jsonl"
-    page.wait_for_function("() => true")  # let the event go out
+    activity = Activity(site["feedback"])
+    rows: list[Any] = []
     for _ in range(50):
-        if log.exists() and log.read_text(encoding="utf-8").strip():
+        rows = activity.report("daily")
+        if rows and rows[0][3]:
             break
         page.wait_for_timeout(100)
-    row = json.loads(log.read_text(encoding="utf-8").splitlines()[-1])
-    assert row["rating"] == "up" and row["question"] == "And how many pupils?"
-    assert row["citations"] and row["time"]
+    assert rows and rows[0][3] == 1  # one thumbs up today
+    assert "And how many pupils?" in [r[0] for r in activity.report("most_asked")]
 
     rec.assert_local()
     assert not rec.errors

@@ -83,7 +83,9 @@ def test_warm_up_never_raises(tiny_index: Path, caplog: pytest.LogCaptureFixture
 def test_framing_headers_on_every_kind_of_response(
     tiny_assistant: Assistant, tmp_path: Path
 ) -> None:
-    settings = Settings(data_dir=tmp_path, embed_origins=("https://news.example.org",))
+    settings = Settings(
+        data_dir=tmp_path, embed_origins=("https://news.example.org",), rate_limit=0
+    )
     client = TestClient(create_app(tiny_assistant, settings, ui=False))
     for method, path, kwargs in [
         ("post", "/api/ask", {"json": {"question": "How much did the repairs cost?"}}),

@@ -39,7 +39,7 @@ import numpy as np
 
 from qa.config import Settings
 from qa.embed.embedder import Embedder, make_embedder
-from qa.errors import CorpusError, IndexLoadError, QAError, StaleIndexError
+from qa.errors import BuildBusyError, CorpusError, IndexLoadError, QAError, StaleIndexError
 from qa.hashing import file_sha256
 from qa.index.ann import APPROX_THRESHOLD as APPROX_THRESHOLD
 from qa.index.ann import FAISS_KINDS as FAISS_KINDS
@@ -204,7 +204,7 @@ def build_lock(index_dir: Path) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
-            raise QAError(
+            raise BuildBusyError(
                 f"another `qa index` is already building {index_dir}; wait for it"
             ) from err
         locked = True

@@ -159,7 +159,11 @@ def load_txt(path: Path) -> list[Article]:
 
 
 def load_html(path: Path) -> list[Article]:
-    raw = _read_text(path)
+    return [article_from_html(_read_text(path), path.stem, str(path))]
+
+
+def article_from_html(raw: str, default_id: str, where: str) -> Article:
+    """The article in a web page (menus, ads and comments left out, by trafilatura)."""
     try:
         import trafilatura  # lazy: heavy import, only needed for HTML
     except ImportError as err:  # pragma: no cover - it is a dependency
@@ -178,7 +182,25 @@ def load_html(path: Path) -> list[Article]:
         "date": data.get("date"),
         "url": data.get("url"),
     }
-    return [make_article(meta, text, path.stem, str(path))]
+    return make_article(meta, text, default_id, where)
+
+
+def article_from_dict(obj: Any, where: str, default_id: str = "") -> Article:
+    """An article from a JSON object with ``text`` and ``id`` (or ``default_id``) and the
+    optional ``title``, ``source``, ``author``, ``date``, ``url``."""
+    if not isinstance(obj, dict):
+        raise ArticleProblem("an article must be a JSON object with id, title and text")
+    if not (obj.get("id") or default_id):
+        raise ArticleProblem("missing 'id'")
+    text = obj.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise ArticleProblem("missing 'text'")
+    return make_article(obj, text, default_id, where)
+
+
+def article_to_json(article: Article) -> str:
+    """One JSONL line that :func:`article_from_dict` reads back as the same article."""
+    return json.dumps({**article.meta(), "text": article.text}, ensure_ascii=False)
 
 
 def parse_jsonl_line(line: str, where: str) -> Article | str:
@@ -187,15 +209,8 @@ def parse_jsonl_line(line: str, where: str) -> Article | str:
         obj = json.loads(line)
     except json.JSONDecodeError as err:
         return f"invalid JSON: {err.msg} (column {err.colno})"
-    if not isinstance(obj, dict):
-        return "each line must be a JSON object with id, title and text"
-    if not obj.get("id"):
-        return "missing 'id'"
-    text = obj.get("text")
-    if not isinstance(text, str) or not text.strip():
-        return "missing 'text'"
     try:
-        return make_article(obj, text, str(obj["id"]), where)
+        return article_from_dict(obj, where)
     except ArticleProblem as err:
         return str(err)
 

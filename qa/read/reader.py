@@ -36,9 +36,10 @@ from qa.read.figures import is_figure, parse_figure
 from qa.read.model import ReaderModel, Reading, default_model, model_dir
 from qa.read.scorer import LinearScorer
 from qa.retrieve.hybrid import Hit
-from qa.types import NOT_FOUND_MESSAGE, Answer, Citation
+from qa.types import NOT_FOUND_MESSAGE, Answer, Citation, Sentence
 
 MAX_ANSWER_WORDS = 80  # a quote longer than this is trimmed to a window around the answer
+RELATED = 3  # closest sentences shown with an abstention
 _TERM_CACHE = 50_000  # sentences whose terms are kept
 
 
@@ -130,10 +131,13 @@ class LearnedReader:
                     self._terms.popitem(last=False)
         return got
 
-    def candidates(self, query: str, qvec: np.ndarray, hits: Sequence[Hit]) -> list[Candidate]:
-        """Every sentence of the top passages, first-stage scored, best first."""
+    def candidates(
+        self, query: str, qvec: np.ndarray, hits: Sequence[Hit], *, top: bool = True
+    ) -> list[Candidate]:
+        """Every sentence of the top passages (all of ``hits`` with ``top=False``),
+        first-stage scored, best first."""
         passage: dict[int, float] = {}
-        for hit in hits[: self.params.passages]:
+        for hit in hits[: self.params.passages] if top else hits:
             for sid in self.index.passages[hit.passage].sentences:
                 passage[sid] = max(passage.get(sid, 0.0), hit.score)
         if not passage:
@@ -151,15 +155,11 @@ class LearnedReader:
         out.sort(key=lambda c: -c.first)
         return out
 
-    def rank(self, info: QuestionInfo, qvec: np.ndarray, hits: Sequence[Hit]) -> list[Candidate]:
-        """Candidates with the best few read by the model; read ones first, by relevance."""
-        cands = self.candidates(info.query, qvec, hits)
-        top = cands[: self.params.read]
-        if not top:
-            return []
-        self.read_candidates(info, top)
-        top.sort(key=lambda c: -c.reading.relevance if c.reading else 0.0)
-        return top + cands[self.params.read :]
+    def _by_relevance(self, cands: list[Candidate]) -> list[Candidate]:
+        """The read candidates first, by the model's relevance, then the rest as they were."""
+        n = self.params.read
+        top = sorted(cands[:n], key=lambda c: -c.reading.relevance if c.reading else 0.0)
+        return top + cands[n:]
 
     def read_candidates(self, info: QuestionInfo, cands: Sequence[Candidate]) -> None:
         """The model's reading of each candidate (one batch), stored on it. The question is
@@ -175,25 +175,76 @@ class LearnedReader:
 
     # -- answering -------------------------------------------------------------------------------
     def read(
-        self, info: QuestionInfo, qvec: np.ndarray, hits: Sequence[Hit], answer_id: str = ""
+        self,
+        info: QuestionInfo,
+        qvec: np.ndarray,
+        hits: Sequence[Hit],
+        answer_id: str = "",
+        prefer: frozenset[str] = frozenset(),
     ) -> Answer:
         """Answer from the retrieved passages; ``extra["ranked"]`` lists the sentence ids
         considered, best first (used by evaluation), ``extra["features"]`` what the calibrator
-        saw."""
-        cands = self.rank(info, qvec, hits)
-        if not cands:
-            return self._abstain(info, answer_id, 0.0, {})
-        feats = confidence_features(cands)
-        confidence = self.params.confidence.probability(feats)
-        extra = {"ranked": [c.sid for c in cands[:20]], "features": feats}
-        if confidence < self.params.threshold:
-            return self._abstain(info, answer_id, confidence, extra)
-        chosen = [cands[0], *self._conflicting(cands)]
+        saw.
+
+        ``prefer`` (article ids; a story page's widget): the best few sentences of those articles
+        and of the rest are read apart, each judged on its own; the preferred articles' answer
+        comes first, then the rest's when it also answers, each citation marked ``in_story``."""
+        if prefer:  # the top passages of the preferred articles and of the rest
+            story = self._passages_of(prefer)
+            n_hits = self.params.passages
+            hits = [h for h in hits if h.passage in story][:n_hits] + [
+                h for h in hits if h.passage not in story
+            ][:n_hits]
+        cands = self.candidates(info.query, qvec, hits, top=not prefer)
+        if prefer:
+            groups = [
+                [c for c in cands if self._article_id(c) in prefer],
+                [c for c in cands if self._article_id(c) not in prefer],
+            ]
+        else:
+            groups = [cands]
+        n = self.params.read
+        self.read_candidates(info, [c for g in groups for c in g[:n]])
+        ranked = [self._by_relevance(g) for g in groups if g]
+        if not ranked:
+            return self._abstain(info, answer_id, 0.0, {}, [], prefer)
+        judged = []
+        for group in ranked:
+            feats = confidence_features(group)
+            judged.append((self.params.confidence.probability(feats), group, feats))
+        confidence, first, feats = judged[0]
+        extra = {"ranked": [c.sid for c in first[:20]], "features": feats}
+        passing = [(p, g) for p, g, _ in judged if p >= self.params.threshold]
+        if not passing:
+            best = max(p for p, _, _ in judged)
+            return self._abstain(info, answer_id, best, extra, ranked, prefer)
+        confidence, group = passing[0]
+        chosen = [group[0], *self._conflicting(group)]
+        for _, other in passing[1:]:  # the rest of the archive, after the story
+            if all(self._sentence(other[0]).text != self._sentence(c).text for c in chosen):
+                chosen.append(other[0])
+        figures = {parse_figure(self._short(c)) for c in chosen if is_figure(self._short(c))}
+        conflict = len(figures - {None}) > 1
         message = ""
-        if len(chosen) > 1:
-            figures = ", ".join(f"{self._short(c)} [{i}]" for i, c in enumerate(chosen, 1))
-            message = f"The articles give different figures: {figures}."
-        return self._answer(info, answer_id, confidence, chosen, message, extra)
+        if conflict:
+            shown = ", ".join(f"{self._short(c)} [{i}]" for i, c in enumerate(chosen, 1))
+            message = f"The articles give different figures: {shown}."
+        return self._answer(info, answer_id, confidence, chosen, message, extra, conflict, prefer)
+
+    def _passages_of(self, article_ids: frozenset[str]) -> set[int]:
+        out: set[int] = set()
+        for aid in article_ids:
+            pos = self.index.article_pos.get(aid)
+            if pos is not None:
+                lo, hi = self.index.article_slices(pos)[1]
+                out.update(range(lo, hi))
+        return out
+
+    def _sentence(self, c: Candidate) -> Sentence:
+        return self.index.sentences[c.sid]
+
+    def _article_id(self, c: Candidate) -> str:
+        return self.index.sentences[c.sid].article_id
 
     def _short(self, c: Candidate) -> str:
         r = c.reading
@@ -245,6 +296,28 @@ class LearnedReader:
         )
         return sent.article_id, start, end, short
 
+    def _citation(
+        self, n: int, c: Candidate, prefer: frozenset[str], *, short_answer: bool = True
+    ) -> Citation:
+        art_id, start, end, short = self._quote(c)
+        art = self.index.article(art_id)
+        inside = short_answer and short is not None and start <= short[0] and short[1] <= end
+        return Citation(
+            n=n,
+            article_id=art.id,
+            title=art.title,
+            source=art.source,
+            author=art.author,
+            date=art.date,
+            url=art.url,
+            quote=art.text[start:end],
+            start=start,
+            end=end,
+            short_start=short[0] if inside and short else None,
+            short_end=short[1] if inside and short else None,
+            in_story=(art.id in prefer) if prefer else None,
+        )
+
     def _answer(
         self,
         info: QuestionInfo,
@@ -253,28 +326,10 @@ class LearnedReader:
         chosen: Sequence[Candidate],
         message: str,
         extra: dict[str, Any],
+        conflict: bool,
+        prefer: frozenset[str],
     ) -> Answer:
-        citations = []
-        for n, c in enumerate(chosen, start=1):
-            art_id, start, end, short = self._quote(c)
-            art = self.index.article(art_id)
-            inside = short is not None and start <= short[0] and short[1] <= end
-            citations.append(
-                Citation(
-                    n=n,
-                    article_id=art.id,
-                    title=art.title,
-                    source=art.source,
-                    author=art.author,
-                    date=art.date,
-                    url=art.url,
-                    quote=art.text[start:end],
-                    start=start,
-                    end=end,
-                    short_start=short[0] if inside and short else None,
-                    short_end=short[1] if inside and short else None,
-                )
-            )
+        citations = [self._citation(n, c, prefer) for n, c in enumerate(chosen, start=1)]
         first = citations[0]
         short_text = ""
         if first.short_start is not None and first.short_end is not None:
@@ -290,14 +345,40 @@ class LearnedReader:
             confidence=confidence,
             citations=tuple(citations),
             message=message,
-            conflict=len(citations) > 1,
+            conflict=conflict,
             resolved_question=info.resolved,
             extra=extra,
         )
 
+    def _related(self, ranked: Sequence[Sequence[Candidate]]) -> list[Candidate]:
+        """The closest sentences read, for an abstention: by relevance, one per article first,
+        at most RELATED."""
+        read = sorted(
+            (c for g in ranked for c in g if c.reading is not None),
+            key=lambda c: -c.reading.relevance if c.reading else 0.0,
+        )
+        out: list[Candidate] = []
+        seen: set[str] = set()
+        for c in read:  # one per article, then the rest in order
+            if self._article_id(c) not in seen:
+                seen.add(self._article_id(c))
+                out.append(c)
+        out += [c for c in read if c not in out]
+        return out[:RELATED]
+
     def _abstain(
-        self, info: QuestionInfo, answer_id: str, confidence: float, extra: dict[str, Any]
+        self,
+        info: QuestionInfo,
+        answer_id: str,
+        confidence: float,
+        extra: dict[str, Any],
+        ranked: Sequence[Sequence[Candidate]],
+        prefer: frozenset[str],
     ) -> Answer:
+        related = [
+            self._citation(n, c, prefer, short_answer=False)
+            for n, c in enumerate(self._related(ranked), start=1)
+        ]
         return Answer(
             id=answer_id,
             question=info.text,
@@ -307,6 +388,7 @@ class LearnedReader:
             confidence=confidence,
             message=NOT_FOUND_MESSAGE,
             resolved_question=info.resolved,
+            related=tuple(related),
             extra=extra,
         )
 

@@ -153,10 +153,16 @@ def index_cmd(
     from qa.embed.embedder import make_embedder
     from qa.index.store import build_index
     from qa.ingest.chunking import ChunkParams
+    from qa.ingest.inbox import Inbox
 
     settings = _settings()
-    inputs = [str(p) for p in paths] or list(settings.corpus)
     target = index_dir or settings.index_dir
+    pushed = Inbox(target)
+    inputs = [str(p) for p in paths] or list(settings.corpus)
+    if pushed.ids() and str(pushed.folder) not in inputs:
+        inputs += pushed.inputs()  # the stories pushed through the ingestion API stay
+        if not quiet:
+            click.echo(f"Including {len(pushed.ids())} pushed article(s) from {pushed.folder}.")
     knobs = {"nprobe": nprobe, "efSearch": ef_search, "refine": refine}
     embedder = make_embedder(model)
     prepare = getattr(embedder, "prepare", None)
@@ -197,6 +203,57 @@ def index_cmd(
         click.echo(f"Retrained the approximate index: {report.retrained}.")
     if report.problems:
         click.echo(f"{len(report.problems)} file(s) skipped.", err=True)
+
+
+@main.command("remove")
+@click.argument("article_id")
+@index_dir_option
+def remove_cmd(article_id: str, index_dir: Path | None) -> None:
+    """Remove an article that was pushed through the ingestion API (PUT /api/articles/ID).
+
+    Articles from your own files are removed by deleting the file and running `qa index`.
+    A server on the same index switches to the new build by itself.
+    """
+    import getpass
+
+    from qa.embed.embedder import make_embedder
+    from qa.errors import ArticleConflictError, ArticleNotFoundError, IndexLoadError
+    from qa.index.store import build_index, load_index
+    from qa.index.updater import build_inputs
+    from qa.ingest.inbox import Inbox
+    from qa.surfaces.activity import Activity
+
+    settings = _settings()
+    target = index_dir or settings.index_dir
+    inbox = Inbox(target)
+    try:
+        index = load_index(target)
+    except IndexLoadError:
+        index = None
+    if not inbox.holds(article_id):
+        if index is not None and article_id in index.article_pos:
+            raise ArticleConflictError(
+                f"article {article_id!r} comes from {index.article(article_id).path}, which qa "
+                "does not manage; delete that file and run `qa index`"
+            )
+        raise ArticleNotFoundError(f"no article {article_id!r} in {target}")
+    model = index.model_name if index is not None else settings.model
+    inbox.remove(article_id)
+    report = build_index(
+        None,
+        target,
+        inputs=build_inputs(target),
+        embedder=make_embedder(model),
+        progress=False,
+        skip_invalid=True,
+    )
+    Activity(settings.data_dir, log_questions=settings.log_questions).record_change(
+        f"{getpass.getuser()} (cli)", "delete", article_id, "served"
+    )
+    click.echo(
+        f"Removed {article_id} from {target} ({report.articles} articles remain, "
+        f"{report.seconds:.1f}s)."
+    )
 
 
 # -- loading the assistant ------------------------------------------------------------------------
@@ -240,7 +297,12 @@ def render_answer(answer: Any) -> str:
     """A readable answer for the terminal: the quote with its short answer marked, then the
     numbered sources."""
     if answer.abstained:
-        return answer.message or "Not found in these articles."
+        lines = [answer.message or "Not found in these articles."]
+        if answer.related:
+            lines.append("Closest passages (not an answer):")
+            lines += [f"“{c.quote}” [{c.n}]" for c in answer.related]
+            lines += ["", *(_source_line(c) for c in answer.related)]
+        return "\n".join(lines)
     lines = []
     if answer.message:
         lines.append(answer.message)
@@ -249,17 +311,21 @@ def render_answer(answer: Any) -> str:
         quote = f"{before}**{short}**{after}" if short else c.quote
         lines.append(f"“{quote}” [{c.n}]")
     lines.append("")
-    for c in answer.citations:
-        label = c.title or c.article_id
-        meta = ", ".join(x for x in (c.source, c.author, c.date) if x)
-        lines.append(
-            f"[{c.n}] {label}"
-            + (f" — {meta}" if meta else "")
-            + (f" <{c.url}>" if c.url else "")
-            + f" (chars {c.start}–{c.end})"
-        )
+    lines += [_source_line(c) for c in answer.citations]
     lines.append(f"confidence {answer.confidence:.2f}")
     return "\n".join(lines)
+
+
+def _source_line(c: Any) -> str:
+    meta = ", ".join(x for x in (c.source, c.author, c.date) if x)
+    where = "" if c.in_story is None else (" (this story)" if c.in_story else " (elsewhere)")
+    return (
+        f"[{c.n}] {c.title or c.article_id}"
+        + (f" — {meta}" if meta else "")
+        + (f" <{c.url}>" if c.url else "")
+        + f" (chars {c.start}–{c.end})"
+        + where
+    )
 
 
 @main.command("ask")
@@ -276,6 +342,9 @@ def render_answer(answer: Any) -> str:
 @click.option("--source", "sources", multiple=True, help="Only articles from this outlet.")
 @click.option("--date-from", default="", help="Only articles dated on/after (YYYY-MM-DD).")
 @click.option("--date-to", default="", help="Only articles dated on/before (YYYY-MM-DD).")
+@click.option(
+    "--prefer", "prefer", multiple=True, help="Answer from this article first (a story page)."
+)
 @click.option("--allow-stale", is_flag=True, help="Answer from a stale index anyway.")
 def ask_cmd(
     question: str,
@@ -286,6 +355,7 @@ def ask_cmd(
     sources: tuple[str, ...],
     date_from: str,
     date_to: str,
+    prefer: tuple[str, ...],
     allow_stale: bool,
 ) -> None:
     """Answer one QUESTION from the indexed articles."""
@@ -293,7 +363,9 @@ def ask_cmd(
 
     assistant = load_assistant(index_dir, allow_stale=allow_stale, quiet=as_json)
     filters = Filters(sources=sources, date_from=date_from, date_to=date_to)
-    answer = assistant.ask(question, _parse_history(history), top_k=top_k, filters=filters or None)
+    answer = assistant.ask(
+        question, _parse_history(history), top_k=top_k, filters=filters or None, prefer=prefer
+    )
     if as_json:
         click.echo(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:

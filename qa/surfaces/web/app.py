@@ -22,7 +22,7 @@ import asyncio
 import json
 import logging
 import socket
-import threading
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +36,27 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from qa.config import Settings
-from qa.errors import IndexLoadError, QAError, QuestionError, QuestionTooLongError
+from qa.errors import (
+    ArticleConflictError,
+    ArticleNotFoundError,
+    IndexLoadError,
+    InvalidArticleError,
+    QAError,
+    QuestionError,
+    QuestionTooLongError,
+)
+from qa.index.store import BuildReport
+from qa.index.updater import IndexUpdater
 from qa.pipeline import Assistant
 from qa.questions import validate_question
 from qa.retrieve.hybrid import Filters
+from qa.surfaces.activity import Activity
+from qa.surfaces.web.admin import admin_routes
+from qa.surfaces.web.articles import article_routes
+from qa.surfaces.web.auth import AdminAuth
 from qa.surfaces.web.examples import example_questions
-from qa.surfaces.web.feedback import FeedbackLog
+from qa.surfaces.web.limits import Admission, RateLimiter
 from qa.surfaces.web.live import LiveAssistant
-from qa.types import Answer
 
 log = logging.getLogger("qa.surfaces.web.app")
 
@@ -71,6 +84,12 @@ class Scope(BaseModel):
     date_from: str = Field(default="", pattern=r"^(\d{4}(-\d{2}(-\d{2})?)?)?$")
     date_to: str = Field(default="", pattern=r"^(\d{4}(-\d{2}(-\d{2})?)?)?$")
     article_ids: list[str] = Field(default_factory=list, description="Only these articles.")
+    prefer_article_ids: list[str] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Answer from these articles first (a story page), then from the rest; "
+        "each citation says which (`in_story`).",
+    )
 
     def filters(self) -> Filters | None:
         f = Filters(
@@ -106,34 +125,23 @@ class FeedbackRequest(BaseModel):
     rating: str = Field(pattern=r"^(up|down)$")
 
 
-class Admission:
-    """Bounds the API: ``running`` questions computed at once plus ``waiting`` queued; past that
-    a request is refused at once (503 with Retry-After) instead of hanging."""
-
-    def __init__(self, running: int, waiting: int) -> None:
-        self.limit = max(1, running) + max(0, waiting)
-        self.in_flight = 0
-        self._lock = threading.Lock()
-
-    def try_enter(self) -> bool:
-        with self._lock:
-            if self.in_flight >= self.limit:
-                return False
-            self.in_flight += 1
-            return True
-
-    def leave(self) -> None:
-        with self._lock:
-            self.in_flight -= 1
-
-
 def error(status: int, message: str, **extra: Any) -> JSONResponse:
     headers = {"Retry-After": "1"} if status in (429, 503) else None
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
 
 
-def _question_error(err: QAError) -> JSONResponse:
-    return error(413 if isinstance(err, QuestionTooLongError) else 400, str(err))
+# typed domain errors decide the HTTP status (most specific first); any other QAError is a 400
+_STATUS: tuple[tuple[type[QAError], int], ...] = (
+    (QuestionTooLongError, 413),
+    (InvalidArticleError, 422),
+    (ArticleNotFoundError, 404),
+    (ArticleConflictError, 409),
+)
+
+
+def _domain_error(err: QAError) -> JSONResponse:
+    status = next((code for kind, code in _STATUS if isinstance(err, kind)), 400)
+    return error(status, str(err))
 
 
 def _check_text(payload: Any) -> None:
@@ -164,29 +172,62 @@ def _frame_ancestors(settings: Settings) -> str:
     return "frame-ancestors " + " ".join(sources)
 
 
+COMPUTE_PATHS = ("/api/ask", "/api/batch")  # the routes that answer questions
+
+
 class _Guard:
-    """Pure ASGI middleware: refuses over-large API bodies (413) and sets the framing policy
+    """Pure ASGI middleware, the server's edge: before a body is read it refuses over-large API
+    bodies (413), a client over its rate (429) and questions past the admission bound (503),
+    so a refusal costs microseconds even when every worker is busy; it sets the framing policy
     (CSP ``frame-ancestors``: the embedding origins for ``/embed``, ``'self'`` elsewhere) and
     ``nosniff`` on every response. Not ``@app.middleware("http")``: that wraps each request in
     extra tasks and streams, which cost a few per cent of a cached question's time."""
 
-    def __init__(self, app: Any, frame_ancestors: str) -> None:
+    def __init__(
+        self, app: Any, frame_ancestors: str, admission: Admission, limiter: RateLimiter
+    ) -> None:
         self.app = app
         self.frame_ancestors = frame_ancestors
+        self.admission = admission
+        self.limiter = limiter
+
+    async def _refuse(self, scope: Any) -> JSONResponse | None:
+        if scope["method"] != "POST" or not scope["path"].startswith("/api/"):
+            return None
+        size = Headers(scope=scope).get("content-length")
+        if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
+            return error(413, f"the request body is too large (limit {MAX_BODY_BYTES} bytes)")
+        if scope["path"] not in COMPUTE_PATHS:
+            return None
+        client = scope.get("client")
+        wait = self.limiter.take(client[0] if client else "")
+        if wait > 0:
+            return JSONResponse(
+                {"error": "too many requests from this client; retry later"},
+                status_code=429,
+                headers={"Retry-After": RateLimiter.retry_after(wait)},
+            )
+        if not self.admission.try_enter():
+            return error(503, "the server is busy; retry in a moment")
+        return None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if path.startswith("/api/") and scope["method"] == "POST":
-            size = Headers(scope=scope).get("content-length")
-            if size and size.isdigit() and int(size) > MAX_BODY_BYTES:
-                refused = error(
-                    413, f"the request body is too large (limit {MAX_BODY_BYTES} bytes)"
-                )
-                await refused(scope, receive, send)
-                return
+        refused = await self._refuse(scope)
+        if refused is not None:
+            await refused(scope, receive, self._with_headers(path, send))
+            return
+        admitted = scope["method"] == "POST" and path in COMPUTE_PATHS
+        try:
+            await self.app(scope, receive, self._with_headers(path, send))
+        finally:
+            if admitted:
+                self.admission.leave()
+
+    def _with_headers(self, path: str, send: Any) -> Any:
         embed = path == "/embed" or path.startswith("/embed/")
         policy = self.frame_ancestors if embed else "frame-ancestors 'self'"
 
@@ -197,7 +238,7 @@ class _Guard:
                 headers.setdefault("X-Content-Type-Options", "nosniff")
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        return send_with_headers
 
 
 def create_app(
@@ -209,8 +250,10 @@ def create_app(
     """The whole server as one FastAPI app: API routes, ``/embed`` widget, ``/`` chat."""
     settings = settings or Settings()
     live = _live(assistant_or_index_dir, settings)
-    feedback = FeedbackLog(settings.data_dir)
+    activity = Activity(settings.data_dir, log_questions=settings.log_questions)
     admission = Admission(settings.max_concurrency, settings.max_queue)
+    limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
+    auth = AdminAuth(settings.admin_token)
 
     app = FastAPI(
         title="qa — answers quoted from news articles",
@@ -221,9 +264,10 @@ def create_app(
         redoc_url=None,
     )
     app.state.live = live
-    app.state.feedback = feedback
+    app.state.activity = activity
     app.state.settings = settings
     app.state.admission = admission
+    app.state.limiter = limiter
 
     # CORS for the widget script and the API: the configured embedding origins (default: the
     # loopback origins, for local demos). Gradio's own CORS middleware steps aside for this one.
@@ -239,7 +283,9 @@ def create_app(
         allow_headers=["*"],
         **cors,
     )
-    app.add_middleware(_Guard, frame_ancestors=_frame_ancestors(settings))
+    app.add_middleware(
+        _Guard, frame_ancestors=_frame_ancestors(settings), admission=admission, limiter=limiter
+    )
 
     @app.exception_handler(RequestValidationError)
     async def on_validation(request: Request, err: RequestValidationError) -> JSONResponse:
@@ -255,7 +301,7 @@ def create_app(
 
     @app.exception_handler(QAError)
     async def on_qa_error(request: Request, err: QAError) -> JSONResponse:
-        return _question_error(err)
+        return _domain_error(err)
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http_error(request: Request, err: StarletteHTTPException) -> Response:
@@ -271,29 +317,28 @@ def create_app(
         log.exception("unexpected error on %s", request.url.path)
         return error(500, "internal error; the server log has the details")
 
-    async def run_bounded(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        if not admission.try_enter():
-            return error(503, "the server is busy; retry in a moment")
-        try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
-        finally:
-            admission.leave()
-
     @app.post("/api/ask", tags=["api"], summary="Answer one question")
     async def api_ask(body: AskRequest) -> Any:
         """Returns the answer contract (`Answer.to_dict()`). 400: empty question or bad history;
-        413: question over 1000 characters; 422: invalid fields; 503: busy."""
+        413: question over 1000 characters; 422: invalid fields; 429: this client asked too
+        often; 503: busy."""
         _check_text(body.model_dump())
         validate_question(body.question)
-        result = await run_bounded(
-            live.ask, body.question, body.history, top_k=body.top_k, filters=body.filters()
+        answer = await asyncio.to_thread(
+            live.ask,
+            body.question,
+            body.history,
+            top_k=body.top_k,
+            filters=body.filters(),
+            prefer=body.prefer_article_ids,
         )
-        return result.to_dict() if isinstance(result, Answer) else result
+        await asyncio.to_thread(activity.record_answers, [answer], "api", _story(body))
+        return answer.to_dict()
 
     @app.post("/api/batch", tags=["api"], summary="Answer a bounded list of questions")
     async def api_batch(body: BatchRequest) -> Any:
         """Answers in order, one record per question (a bad item gets `error` set). Takes the
-        same `top_k` and filters as /api/ask, applied to every question."""
+        same `top_k`, filters and `prefer_article_ids` as /api/ask, applied to every question."""
         if len(body.questions) > settings.max_batch:
             return error(
                 413,
@@ -303,10 +348,15 @@ def create_app(
         items: list[str | dict[str, Any]] = [
             q if isinstance(q, str) else q.model_dump(exclude_none=True) for q in body.questions
         ]
-        result = await run_bounded(live.ask_many, items, top_k=body.top_k, filters=body.filters())
-        if isinstance(result, Response):
-            return result
-        return {"answers": [a.to_dict() for a in result]}
+        answers = await asyncio.to_thread(
+            live.ask_many,
+            items,
+            top_k=body.top_k,
+            filters=body.filters(),
+            prefer=body.prefer_article_ids,
+        )
+        await asyncio.to_thread(activity.record_answers, answers, "batch", _story(body))
+        return {"answers": [a.to_dict() for a in answers]}
 
     @app.get("/api/health", tags=["api"], summary="Index and server status")
     async def api_health() -> dict[str, Any]:
@@ -324,12 +374,27 @@ def create_app(
 
     @app.post("/api/feedback", tags=["api"], summary="Record a thumbs up/down on an answer")
     async def api_feedback(body: FeedbackRequest) -> dict[str, Any]:
-        await asyncio.to_thread(feedback.record, body.answer, body.rating, "api")
+        await asyncio.to_thread(activity.record_rating, body.answer, body.rating, "api")
         return {"ok": True}
 
+    if live.index_dir is not None:
+
+        def serve_new_build(_report: BuildReport) -> None:
+            live.reload()  # loaded and warmed up before the change's request returns
+
+        updater = IndexUpdater(live.index_dir, live.assistant.embedder, on_build=serve_new_build)
+        app.state.updater = updater
+        app.include_router(
+            article_routes(live, updater, auth, activity, float(settings.update_wait))
+        )
+    app.include_router(admin_routes(auth, activity))
     if ui:
-        _mount_ui(app, live, feedback, settings)
+        _mount_ui(app, live, activity, settings)
     return app
+
+
+def _story(body: Scope) -> str:
+    return ",".join(body.prefer_article_ids)
 
 
 def _live(obj: Assistant | LiveAssistant | str | Path, settings: Settings) -> LiveAssistant:
@@ -341,7 +406,7 @@ def _live(obj: Assistant | LiveAssistant | str | Path, settings: Settings) -> Li
     return LiveAssistant(assistant, obj, max_concurrency=settings.max_concurrency)
 
 
-def _mount_ui(app: FastAPI, live: LiveAssistant, feedback: FeedbackLog, settings: Settings) -> None:
+def _mount_ui(app: FastAPI, live: LiveAssistant, activity: Activity, settings: Settings) -> None:
     import gradio as gr
 
     from qa.surfaces.web.ui import COPY_JS, CSS, EMBED_CSS, THEME, build_chat
@@ -362,6 +427,16 @@ def _mount_ui(app: FastAPI, live: LiveAssistant, feedback: FeedbackLog, settings
             headers={"Cache-Control": "no-cache"},
         )
 
+    # the snippet's loader: turns <div data-qa-widget data-article=…> into the widget
+    @app.get("/embed/widget.js", include_in_schema=False)
+    async def widget_js() -> Response:
+        script = files("qa.surfaces.web").joinpath("static/widget.js").read_text(encoding="utf-8")
+        return Response(
+            script,
+            media_type="text/javascript",
+            headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"},
+        )
+
     common: dict[str, Any] = {
         "theme": THEME,
         "js": COPY_JS,
@@ -373,7 +448,7 @@ def _mount_ui(app: FastAPI, live: LiveAssistant, feedback: FeedbackLog, settings
     # mount order: the more specific /embed before /, which would swallow everything after it
     gr.mount_gradio_app(
         app,
-        build_chat(live, feedback, settings, compact=True),
+        build_chat(live, activity, settings, compact=True),
         path="/embed",
         footer_links=[],
         css=EMBED_CSS,
@@ -381,7 +456,7 @@ def _mount_ui(app: FastAPI, live: LiveAssistant, feedback: FeedbackLog, settings
     )
     gr.mount_gradio_app(
         app,
-        build_chat(live, feedback, settings, compact=False),
+        build_chat(live, activity, settings, compact=False),
         path="/",
         footer_links=["api"],
         css=CSS,

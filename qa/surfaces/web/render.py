@@ -60,7 +60,14 @@ def answer_html(answer: Answer) -> str:
         return f'<div class="qa-answer qa-error"><p>{esc(answer.error)}</p></div>'
     if answer.abstained or not answer.citations:
         note = esc(answer.message or NOT_FOUND_MESSAGE)
-        return f'<div class="qa-answer qa-abstain"><p>{note}</p></div>'
+        related = ""
+        if answer.related:
+            related = (
+                f'<details class="qa-related"><summary>Closest passages ({len(answer.related)})'
+                f' — not an answer</summary><ol class="qa-source-list">'
+                f"{''.join(_source_item(c) for c in answer.related)}</ol></details>"
+            )
+        return f'<div class="qa-answer qa-abstain"><p>{note}</p>{related}</div>'
     parts = ['<div class="qa-answer">']
     if answer.resolved_question:
         parts.append(f'<p class="qa-resolved">Read as: {esc(answer.resolved_question)}</p>')
@@ -70,24 +77,31 @@ def answer_html(answer: Answer) -> str:
         parts.append(f'<p class="qa-short"><strong>{esc(answer.short_answer)}</strong></p>')
     for c in answer.citations:
         parts.append(f'<blockquote class="qa-quote">“{_quote_html(c)}” {_marker(c)}</blockquote>')
-    items = []
-    for c in answer.citations:
-        title = esc(c.title or c.article_id)
-        url = safe_url(c.url)
-        if url:
-            title = f'<a href="{url}" target="_blank" rel="noopener noreferrer">{title}</a>'
-        meta = " · ".join(esc(x) for x in (c.source, c.author, c.date) if x)
-        items.append(
-            f'<li class="qa-source"><span class="qa-n">[{c.n}]</span> <strong>{title}</strong>'
-            + (f' <span class="qa-meta">{meta}</span>' if meta else "")
-            + f'<br><q class="qa-source-quote">{_quote_html(c)}</q></li>'
-        )
+    items = [_source_item(c) for c in answer.citations]
     parts.append(
         f'<details class="qa-sources"><summary>Sources ({len(answer.citations)})</summary>'
         f'<ol class="qa-source-list">{"".join(items)}</ol></details>'
     )
     parts.append(f'<p class="qa-confidence">confidence {answer.confidence:.2f}</p></div>')
     return "".join(parts)
+
+
+def _source_item(c: Citation) -> str:
+    title = esc(c.title or c.article_id)
+    url = safe_url(c.url)
+    if url:
+        title = f'<a href="{url}" target="_blank" rel="noopener noreferrer">{title}</a>'
+    meta = " · ".join(esc(x) for x in (c.source, c.author, c.date) if x)
+    where = ""
+    if c.in_story is not None:
+        label = "this story" if c.in_story else "elsewhere in the archive"
+        where = f' <span class="qa-where">({label})</span>'
+    return (
+        f'<li class="qa-source"><span class="qa-n">[{c.n}]</span> <strong>{title}</strong>'
+        + (f' <span class="qa-meta">{meta}</span>' if meta else "")
+        + where
+        + f'<br><q class="qa-source-quote">{_quote_html(c)}</q></li>'
+    )
 
 
 def question_html(question: str, limit: int = 300) -> str:

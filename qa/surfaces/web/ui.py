@@ -7,14 +7,17 @@ uses system fonts only, so the pages load nothing from any other host.
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
 import gradio as gr
 
 from qa.config import Settings
 from qa.errors import QAError
+from qa.retrieve.hybrid import Filters
+from qa.surfaces.activity import Activity
 from qa.surfaces.web.examples import example_questions
-from qa.surfaces.web.feedback import FeedbackLog, rating_of
 from qa.surfaces.web.live import LiveAssistant
 from qa.surfaces.web.render import answer_html, message_html, question_html
 
@@ -123,8 +126,50 @@ def _empty() -> dict[str, Any]:
     return {"messages": [], "records": []}
 
 
+def rating_of(liked: Any) -> str:
+    if liked is True or str(liked).lower() in ("like", "up", "true"):
+        return "up"
+    if liked is False or str(liked).lower() in ("dislike", "down", "false"):
+        return "down"
+    return "none" if liked in (None, "") else str(liked)
+
+
+_DATE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")
+
+
+@dataclass(frozen=True)
+class PageScope:
+    """What the page a widget sits on asks for, from the widget URL's query
+    (``/embed/?article=ID&topic=…&since=YYYY-MM-DD``; the snippet's ``data-article``,
+    ``data-topic`` and ``data-since``): that story's answers first, the topic read as the start
+    of the conversation, only articles since a date."""
+
+    article: str = ""
+    topic: str = ""
+    since: str = ""
+
+    @classmethod
+    def of(cls, request: gr.Request | None) -> PageScope:
+        params = dict(getattr(request, "query_params", None) or {}) if request else {}
+        since = str(params.get("since", "")).strip()
+        return cls(
+            article=str(params.get("article", "")).strip()[:200],
+            topic=" ".join(str(params.get("topic", "")).split())[:200],
+            since=since if _DATE.match(since) else "",
+        )
+
+    def prefer(self) -> tuple[str, ...]:
+        return (self.article,) if self.article else ()
+
+    def filters(self) -> Filters | None:
+        return Filters(date_from=self.since) if self.since else None
+
+    def history(self, earlier: list[dict[str, str]]) -> list[dict[str, str]]:
+        return ([{"role": "user", "content": self.topic}] if self.topic else []) + earlier
+
+
 def build_chat(
-    live: LiveAssistant, feedback: FeedbackLog, settings: Settings, *, compact: bool
+    live: LiveAssistant, activity: Activity, settings: Settings, *, compact: bool
 ) -> gr.Blocks:
     """The chat page (``compact=False``) or the widget for a fixed-height iframe."""
     examples = example_questions(live.assistant)
@@ -170,7 +215,10 @@ def build_chat(
         if not compact and examples:
             gr.Examples(examples=[[q] for q in examples], inputs=[box], label="Example questions")
 
-        def respond(message: str, conv: dict[str, Any]) -> tuple[str, list[Any], dict[str, Any]]:
+        def respond(
+            message: str, conv: dict[str, Any], request: gr.Request
+        ) -> tuple[str, list[Any], dict[str, Any]]:
+            scope = PageScope.of(request)
             conv = {
                 "messages": list((conv or {}).get("messages", [])),
                 "records": list((conv or {}).get("records", [])),
@@ -179,7 +227,14 @@ def build_chat(
             conv["messages"].append({"role": "user", "content": question_html(question)})
             conv["records"].append(None)
             try:
-                answer = live.ask(question, _history(conv["records"]), top_k=settings.top_k)
+                answer = live.ask(
+                    question,
+                    scope.history(_history(conv["records"])),
+                    top_k=settings.top_k,
+                    filters=scope.filters(),
+                    prefer=scope.prefer(),
+                )
+                activity.record_answers([answer], surface, scope.article)
                 rec: dict[str, Any] | None = answer.to_dict()
                 content = answer_html(answer)
             except QAError as err:
@@ -189,16 +244,16 @@ def build_chat(
             conv["records"].append(rec)
             return "", conv["messages"], conv
 
-        def on_example(evt: gr.SelectData, conv: dict[str, Any]) -> Any:
+        def on_example(evt: gr.SelectData, conv: dict[str, Any], request: gr.Request) -> Any:
             value = evt.value if isinstance(evt.value, dict) else {"text": str(evt.value)}
-            return respond(str(value.get("text", "")), conv)
+            return respond(str(value.get("text", "")), conv, request)
 
         def on_like(evt: gr.LikeData, conv: dict[str, Any]) -> None:
             records = (conv or {}).get("records", [])
             idx = evt.index if isinstance(evt.index, int) else evt.index[0]
             rec = records[idx] if 0 <= idx < len(records) else None
             if rec:
-                feedback.record(rec, rating_of(evt.liked), surface)
+                activity.record_rating(rec, rating_of(evt.liked), surface)
 
         def reset() -> tuple[list[Any], dict[str, Any], str]:
             return [], _empty(), ""
