@@ -98,18 +98,27 @@ def site(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     index_dir = tmp / "index"
     articles = load_corpus([corpus]).articles
     build_index(articles, index_dir, inputs=[corpus], embedder=HashEmbedder(), progress=False)
-    settings = settings_for(tmp)
+    settings = settings_for(tmp, admin_token=ADMIN_TOKEN)
     app = create_app(Assistant.load(index_dir), settings)
     with LiveServer(app) as server:
         page_dir = tmp / "cms"
         page_dir.mkdir()
-        html = (PROJECT_ROOT / "examples" / "cms-page.html").read_text(encoding="utf-8")
-        assert "http://127.0.0.1:7860" in html
         (page_dir / "cms-page.html").write_text(
-            html.replace("http://127.0.0.1:7860", server.url), encoding="utf-8"
+            cms_page(server.url, story="school"), encoding="utf-8"
         )
         with StaticServer(page_dir) as cms:
             yield {"server": server.url, "cms": cms.url, "feedback": settings.data_dir}
+
+
+ADMIN_TOKEN = "e2e-editors-token"
+
+
+def cms_page(server: str, story: str) -> str:
+    """examples/cms-page.html pointing at ``server``, its widget on story ``story``."""
+    html = (PROJECT_ROOT / "examples" / "cms-page.html").read_text(encoding="utf-8")
+    assert "http://127.0.0.1:7860" in html and 'data-article="ruto-kenya-remain-haiti"' in html
+    html = html.replace('data-article="ruto-kenya-remain-haiti"', f'data-article="{story}"')
+    return html.replace("http://127.0.0.1:7860", server)
 
 
 class Recorder:
@@ -217,9 +226,16 @@ def test_oversized_question_shows_the_message(browser: Any, site: dict[str, Any]
 def test_cms_page_embeds_the_widget(browser: Any, site: dict[str, Any]) -> None:
     context, page, rec = new_page(browser)
     page.goto(site["cms"] + "/cms-page.html")
-    frame = page.frame_locator("#qa-widget")
+    frame = page.frame_locator("#qa-widget iframe")
+    # the story's widget answers from its story, and says so
     bot = ask(frame, "How many classrooms does the school have?", 1)
     assert bot.locator("mark").first.inner_text() == "14"
+    bot.locator("details.qa-sources summary").click()
+    assert "(this story)" in bot.locator("details.qa-sources").inner_text()
+    # then from the rest of the archive, marked as such
+    bot = ask(frame, "How much did the repairs of the harbor cost?", 2)
+    bot.locator("details.qa-sources summary").click()
+    assert "(elsewhere in the archive)" in bot.locator("details.qa-sources").inner_text()
     component = page.locator("#qa-component")
     bot = ask(component, "How many pupils does the school have room for?", 1)
     assert "400" in bot.inner_text()
@@ -231,12 +247,59 @@ def test_cms_page_embeds_the_widget(browser: Any, site: dict[str, Any]) -> None:
     context.close()
 
 
+def test_not_found_shows_the_closest_passages_collapsed(browser: Any, site: dict[str, Any]) -> None:
+    context, page, rec = new_page(browser)
+    page.goto(site["server"] + "/")
+    bot = ask(page, "How many moons does Jupiter have?", 1)
+    assert "Not found in these articles." in bot.inner_text()
+    related = bot.locator("details.qa-related")
+    assert "Closest passages" in related.locator("summary").inner_text()
+    assert not related.locator("ol").is_visible()  # collapsed until opened
+    related.locator("summary").click()
+    assert related.locator("li.qa-source").count() >= 1
+    assert not rec.errors
+    context.close()
+
+
+def test_editors_page_shows_what_readers_asked_and_stays_inert(
+    browser: Any, site: dict[str, Any]
+) -> None:
+    import httpx
+
+    server = site["server"]
+    # a reader asks about the article with markup in it and marks the answer wrong
+    answer = httpx.post(
+        server + "/api/ask", json={"question": "How many visitors did the lake festival draw?"}
+    ).json()
+    assert "<img" in answer["answer"]
+    httpx.post(server + "/api/feedback", json={"answer": answer, "rating": "down"})
+    httpx.post(server + "/api/ask", json={"question": "Where is the <b>ice rink</b>?"})
+    context, page, rec = new_page(browser)
+    page.goto(server + "/admin")
+    page.fill("#token", "wrong")
+    page.click("button[type=submit]")
+    assert "not the editors' token" in page.inner_text("body")
+    page.fill("#token", ADMIN_TOKEN)
+    page.click("button[type=submit]")
+    page.wait_for_selector("#unanswered")
+    assert "Where is the <b>ice rink</b>?" in page.inner_text("#unanswered")
+    disliked = page.inner_text("#disliked")
+    assert "lake festival" in disliked and "<img" in disliked  # shown as text
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("main img, main script, main b").count() == 0
+    cookies = {c["name"]: c for c in context.cookies()}
+    assert cookies["qa_admin"]["httpOnly"] and cookies["qa_admin"]["sameSite"] == "Strict"
+    assert not rec.dialogs and not rec.errors
+    rec.assert_local()
+    context.close()
+
+
 @pytest.mark.slow
 def test_bundled_corpus_in_the_browser_and_screenshots(
     browser: Any, bundled_assistant: Assistant, tmp_path: Path
 ) -> None:
     """The real model over the bundled corpus; saves the README's screenshots."""
-    app = create_app(bundled_assistant, settings_for(tmp_path))
+    app = create_app(bundled_assistant, settings_for(tmp_path, admin_token=ADMIN_TOKEN))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     with LiveServer(app) as server:
         context, page, rec = new_page(browser, 1280, 960)
@@ -251,6 +314,16 @@ def test_bundled_corpus_in_the_browser_and_screenshots(
         rec.assert_local()
         context.close()
 
+        context, page, rec = new_page(browser, 1280, 760)
+        page.goto(server.url + "/")
+        bot = ask(page, "How many schools has the mission rebuilt in Port-au-Prince?", 1)
+        assert "Not found in these articles." in bot.inner_text()
+        bot.locator("details.qa-related summary").click()
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(SCREENSHOTS / "chat-not-found.png"))
+        rec.assert_local()
+        context.close()
+
         context, page, rec = new_page(browser, 390, 844)
         page.goto(server.url + "/")
         bot = ask(page, "Who is the Prime Minister of Haiti?", 1)
@@ -262,14 +335,26 @@ def test_bundled_corpus_in_the_browser_and_screenshots(
 
         site = tmp_path / "cms"
         site.mkdir()
-        html = (PROJECT_ROOT / "examples" / "cms-page.html").read_text(encoding="utf-8")
-        (site / "cms-page.html").write_text(html.replace("http://127.0.0.1:7860", server.url))
+        (site / "cms-page.html").write_text(cms_page(server.url, "ruto-kenya-remain-haiti"))
         with StaticServer(site) as cms:
             context, page, rec = new_page(browser, 1280, 1000)
             page.goto(cms.url + "/cms-page.html")
-            bot = ask(page.frame_locator("#qa-widget"), "How many officers has Kenya provided?", 1)
+            frame = page.frame_locator("#qa-widget iframe")
+            bot = ask(frame, "How many officers has Kenya provided?", 1)
             assert "735" in bot.inner_text()
+            bot.locator("details.qa-sources summary").click()
+            assert "(this story)" in bot.locator("details.qa-sources").inner_text()
             page.wait_for_timeout(500)
             page.screenshot(path=str(SCREENSHOTS / "embed-demo.png"))
             rec.assert_local()
             context.close()
+
+        context, page, rec = new_page(browser, 1280, 900)
+        page.goto(server.url + "/admin")
+        page.fill("#token", ADMIN_TOKEN)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#unanswered")
+        assert "How many schools has the mission rebuilt" in page.inner_text("#unanswered")
+        page.screenshot(path=str(SCREENSHOTS / "editors-page.png"))
+        rec.assert_local()
+        context.close()

@@ -220,15 +220,14 @@ class LearnedReader:
             return self._abstain(info, answer_id, best, extra, ranked, prefer)
         confidence, group = passing[0]
         chosen = [group[0], *self._conflicting(group)]
-        for _, other in passing[1:]:  # the rest of the archive, after the story
+        message = ""
+        if len(chosen) > 1:
+            figures = ", ".join(f"{self._short(c)} [{i}]" for i, c in enumerate(chosen, 1))
+            message = f"The articles give different figures: {figures}."
+        conflict = len(chosen) > 1
+        for _, other in passing[1:]:  # the rest of the archive's answer, after the story's
             if all(self._sentence(other[0]).text != self._sentence(c).text for c in chosen):
                 chosen.append(other[0])
-        figures = {parse_figure(self._short(c)) for c in chosen if is_figure(self._short(c))}
-        conflict = len(figures - {None}) > 1
-        message = ""
-        if conflict:
-            shown = ", ".join(f"{self._short(c)} [{i}]" for i, c in enumerate(chosen, 1))
-            message = f"The articles give different figures: {shown}."
         return self._answer(info, answer_id, confidence, chosen, message, extra, conflict, prefer)
 
     def _passages_of(self, article_ids: frozenset[str]) -> set[int]:

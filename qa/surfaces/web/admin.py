@@ -40,7 +40,7 @@ table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: .3rem .5rem; border-top: 1px solid #f3f4f6;
          vertical-align: top; }
 th { font-weight: 600; color: #4b5563; border-top: none; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n, th.n { text-align: right; font-variant-numeric: tabular-nums; }
 p.empty { color: #6b7280; margin: .2rem 0; }
 form.login { max-width: 340px; margin: 4rem auto; background: #fff; padding: 1.2rem;
              border: 1px solid #e5e7eb; border-radius: 8px; }
@@ -72,7 +72,10 @@ def _cell(value: Any) -> str:
 
 def _table(name: str, rows: list[tuple[Any, ...]], days: int) -> str:
     title, columns, _ = REPORTS[name]
-    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    head = "".join(
+        f'<th class="n">{html.escape(c)}</th>' if c in _COUNTS else f"<th>{html.escape(c)}</th>"
+        for c in columns
+    )
     if not rows:
         body = '<p class="empty">Nothing in this period.</p>'
     else:
