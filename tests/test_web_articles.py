@@ -285,3 +285,26 @@ def test_a_legacy_feedback_file_is_imported_once(tmp_path: Path) -> None:
     assert not (data / "feedback.jsonl").exists()
     assert (data / "feedback.jsonl.imported").exists()
     assert len(Activity(data).report("disliked", days=365)) == 1  # not twice
+
+
+def test_readers_see_no_failed_request_while_stories_are_pushed(site: Any) -> None:
+    client, _, _ = site
+    codes: list[int] = []
+    stop = False
+
+    def reader() -> None:
+        while not stop:
+            codes.append(
+                client.post("/api/ask", json={"question": "Who is the principal?"}).status_code
+            )
+
+    with cf.ThreadPoolExecutor(2) as pool:
+        readers = [pool.submit(reader) for _ in range(2)]
+        for i in range(3):
+            story = {**BRIDGE, "text": f"The bridge in Harlow is {300 + i} metres long."}
+            assert client.put(f"/api/articles/b{i}", json=story, headers=AUTH).status_code == 201
+        stop = True
+        for f in readers:
+            f.result()
+    assert codes and set(codes) == {200}
+    assert client.get("/api/health").json()["articles"] == 5
