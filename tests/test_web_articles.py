@@ -25,23 +25,23 @@ TOKEN = "s3cret-editors-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 FILES = {
-    "harbor.md": """---
-id: harbor
-title: "Port of Linden reopens after storm"
+    "museum.md": """---
+id: museum
+title: "Linden museum doubles its visitors"
 source: "Coast Gazette"
-date: 2025-03-02
+date: 2025-03-09
 ---
-The harbor of Linden reopened on Monday after a week of repairs.
-Mayor Clara Voss said 120 workers rebuilt the main pier.
+The maritime museum in Linden welcomed 52,000 visitors last year, twice as many as in 2023.
+Its director, Ines Mora, credits the new shipwreck gallery.
 """,
-    "school.md": """---
-id: school
-title: "New school opens in Marrow"
+    "library.md": """---
+id: library
+title: "Marrow opens its first public library"
 source: "Marrow Post"
 date: 2025-02-20
 ---
-The town of Marrow opened a new primary school on Friday.
-Principal Tomas Berg welcomed the first students.
+The town of Marrow opened its first public library on Friday, in the old railway station.
+The librarian, Tomas Berg, welcomed the first readers with a reading of local poems.
 """,
 }
 
@@ -139,10 +139,10 @@ def test_delete_takes_a_story_down(site: Any) -> None:
     assert ask(client, "How long is the new bridge in Harlow?")["abstained"]
     assert client.delete("/api/articles/bridge", headers=AUTH).status_code == 404
     # stories from the newsroom's own files are changed there, not through the API
-    r = client.delete("/api/articles/school", headers=AUTH)
-    assert r.status_code == 409 and "school.md" in r.json()["error"]
-    assert client.put("/api/articles/school", json=BRIDGE, headers=AUTH).status_code == 409
-    assert {a.id for a in load_index(index_dir).articles} == {"harbor", "school"}
+    r = client.delete("/api/articles/library", headers=AUTH)
+    assert r.status_code == 409 and "library.md" in r.json()["error"]
+    assert client.put("/api/articles/library", json=BRIDGE, headers=AUTH).status_code == 409
+    assert {a.id for a in load_index(index_dir).articles} == {"museum", "library"}
     changes = Activity(site[2].data_dir).report("changes")
     assert [(c[2], c[3]) for c in changes][:2] == [("delete", "bridge"), ("create", "bridge")]
     assert all(c[1] for c in changes)  # who
@@ -177,14 +177,14 @@ def test_tokens_and_limits(site: Any, tmp_path: Path) -> None:
     assert client.put("/api/articles/bridge", json=BRIDGE).status_code == 401
     r = client.put("/api/articles/bridge", json=BRIDGE, headers={"Authorization": "Bearer nope"})
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
-    assert client.get("/api/articles/school", headers={"Authorization": TOKEN}).status_code == 401
+    assert client.get("/api/articles/library", headers={"Authorization": TOKEN}).status_code == 401
     huge = {**BRIDGE, "text": "word " * (1_100_000)}
     assert client.put("/api/articles/bridge", json=huge, headers=AUTH).status_code == 413
     # no token configured: the API is off, not open
     off, _, _ = make_site(tmp_path / "off", admin_token="")
     with off:
         assert off.put("/api/articles/bridge", json=BRIDGE, headers=AUTH).status_code == 404
-        assert off.get("/api/articles/school").status_code == 404
+        assert off.get("/api/articles/library").status_code == 404
 
 
 def test_concurrent_puts_of_one_story_leave_exactly_one_version(site: Any) -> None:
@@ -218,8 +218,8 @@ def test_qa_remove_takes_a_pushed_story_down(site: Any, monkeypatch: pytest.Monk
     assert "bridge" not in {a.id for a in load_index(index_dir).articles}
     again = runner.invoke(main, ["remove", "bridge", "--index-dir", str(index_dir)])
     assert again.exit_code != 0 and "no article 'bridge'" in again.output
-    own = runner.invoke(main, ["remove", "school", "--index-dir", str(index_dir)])
-    assert own.exit_code != 0 and "school.md" in own.output
+    own = runner.invoke(main, ["remove", "library", "--index-dir", str(index_dir)])
+    assert own.exit_code != 0 and "library.md" in own.output
 
 
 def test_a_story_page_answers_from_its_story_first(site: Any) -> None:
@@ -231,8 +231,12 @@ def test_a_story_page_answers_from_its_story_first(site: Any) -> None:
     assert answer["citations"][0]["in_story"] is True
     many = client.post("/api/batch", json={"questions": [q], "prefer_article_ids": ["bridge"]})
     assert many.json()["answers"][0]["citations"] == answer["citations"]
-    elsewhere = ask(client, "Who welcomed the first students?", prefer_article_ids=["bridge"])
-    assert [(c["article_id"], c["in_story"]) for c in elsewhere["citations"]] == [("school", False)]
+    elsewhere = ask(
+        client, "Who welcomed the first readers at the library?", prefer_article_ids=["bridge"]
+    )
+    assert [(c["article_id"], c["in_story"]) for c in elsewhere["citations"]] == [
+        ("library", False)
+    ]
 
 
 def test_not_found_comes_with_the_closest_passages(site: Any) -> None:
@@ -247,7 +251,7 @@ def test_questions_are_counted_and_kept_only_when_allowed(tmp_path: Path) -> Non
     client, _, cfg = make_site(tmp_path, log_questions=False)
     with client:
         ask(client, "How many moons does Jupiter have?")
-        ask(client, "Who welcomed the first students?")
+        ask(client, "Who welcomed the first readers at the library?")
     activity = Activity(cfg.data_dir)
     day = activity.report("daily")[0]
     assert day[1:3] == (2, 1)  # asked, not found
@@ -262,7 +266,9 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(tmp_path: Path) -> Non
     client, _, _ = make_site(tmp_path, rate_limit=60, rate_burst=3)
     with client:
         codes = [
-            client.post("/api/ask", json={"question": "Who is the principal?"}).status_code
+            client.post(
+                "/api/ask", json={"question": "Who is the librarian in Marrow?"}
+            ).status_code
             for _ in range(5)
         ]
         assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
@@ -295,7 +301,9 @@ def test_readers_see_no_failed_request_while_stories_are_pushed(site: Any) -> No
     def reader() -> None:
         while not stop:
             codes.append(
-                client.post("/api/ask", json={"question": "Who is the principal?"}).status_code
+                client.post(
+                    "/api/ask", json={"question": "Who is the librarian in Marrow?"}
+                ).status_code
             )
 
     with cf.ThreadPoolExecutor(2) as pool:
