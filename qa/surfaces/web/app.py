@@ -251,7 +251,12 @@ def create_app(
     settings = settings or Settings()
     live = _live(assistant_or_index_dir, settings)
     activity = Activity(settings.data_dir, log_questions=settings.log_questions)
-    admission = Admission(settings.max_concurrency, settings.max_queue)
+    admission = Admission(
+        settings.max_concurrency,
+        settings.max_queue,
+        max_wait=settings.max_wait_ms / 1000.0,
+        service=lambda: live.service_seconds,
+    )
     limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     auth = AdminAuth(settings.admin_token)
 

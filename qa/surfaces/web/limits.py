@@ -7,22 +7,38 @@ import math
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 
 MAX_CLIENTS = 10_000  # clients remembered by the rate limiter (least recently seen dropped)
 
 
 class Admission:
-    """Bounds the API: ``running`` questions computed at once plus ``waiting`` queued; past that
-    a request is refused at once (503 with Retry-After) instead of hanging."""
+    """Bounds the API: ``running`` questions computed at once plus at most ``waiting`` queued,
+    and no more queued than can start within ``max_wait`` seconds at the recent pace
+    (``service()``: seconds one admitted request computes); past that a request is refused at
+    once (503 with Retry-After) instead of waiting behind the others."""
 
-    def __init__(self, running: int, waiting: int) -> None:
-        self.limit = max(1, running) + max(0, waiting)
+    def __init__(
+        self,
+        running: int,
+        waiting: int,
+        max_wait: float = 0.0,
+        service: Callable[[], float] | None = None,
+    ) -> None:
+        self.running = max(1, running)
+        self.limit = self.running + max(0, waiting)
+        self.max_wait = max_wait
+        self.service = service
         self.in_flight = 0
         self._lock = threading.Lock()
 
     def try_enter(self) -> bool:
+        pace = self.service() if self.service is not None and self.max_wait > 0 else 0.0
         with self._lock:
             if self.in_flight >= self.limit:
+                return False
+            ahead = self.in_flight + 1 - self.running  # queued before it can start, itself too
+            if pace > 0 and ahead > 0 and ahead * pace / self.running > self.max_wait:
                 return False
             self.in_flight += 1
             return True

@@ -1,0 +1,34 @@
+"""The edge limits: the admission bound by count and by expected wait, and the per-client token
+bucket."""
+
+from __future__ import annotations
+
+from qa.surfaces.web.limits import Admission, RateLimiter
+
+
+def admitted(admission: Admission, tries: int = 100) -> int:
+    return sum(admission.try_enter() for _ in range(tries))
+
+
+def test_admission_bounds_by_count_and_by_expected_wait() -> None:
+    assert admitted(Admission(2, 5)) == 7
+    pace = [0.1]  # seconds a question computes
+    slow = Admission(2, 32, max_wait=0.25, service=lambda: pace[0])
+    # two run; each queued one waits 0.05 s more: five can queue within 0.25 s
+    assert admitted(slow) == 7
+    slow.leave()
+    pace[0] = 0.01  # faster: the count bound decides again
+    assert admitted(slow) == 34 - 6
+    assert slow.in_flight == slow.limit == 34
+    fresh = Admission(2, 32, max_wait=0.25, service=lambda: 0.0)  # no pace yet: count only
+    assert admitted(fresh) == 34
+
+
+def test_rate_limiter_allows_a_burst_then_the_rate() -> None:
+    limiter = RateLimiter(per_minute=60, burst=3)
+    assert [limiter.take("a", now=0.0) for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = limiter.take("a", now=0.0)
+    assert 0.9 < wait <= 1.0 and RateLimiter.retry_after(wait) == "1"
+    assert limiter.take("b", now=0.0) == 0.0  # per client
+    assert limiter.take("a", now=1.5) == 0.0  # refilled at one a second
+    assert RateLimiter(0, 3).take("a") == 0.0  # off
