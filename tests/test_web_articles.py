@@ -316,3 +316,34 @@ def test_readers_see_no_failed_request_while_stories_are_pushed(site: Any) -> No
             f.result()
     assert codes and set(codes) == {200}
     assert client.get("/api/health").json()["articles"] == 5
+
+
+def test_a_failed_update_changes_nothing(site: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    client, index_dir, _ = site
+    assert client.put("/api/articles/bridge", json=BRIDGE, headers=AUTH).status_code == 201
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("qa.index.updater.build_index", broken)
+    fixed = {**BRIDGE, "text": "The bridge in Harlow is 999 metres long."}
+    r = client.put("/api/articles/bridge", json=fixed, headers=AUTH)
+    assert r.status_code == 500 and "nothing was changed" in r.json()["error"]
+    assert client.put("/api/articles/new", json=BRIDGE, headers=AUTH).status_code == 500
+    assert client.delete("/api/articles/bridge", headers=AUTH).status_code == 500
+    stored = Inbox(index_dir).get("bridge")
+    assert stored is not None and "340" in stored.text
+    assert Inbox(index_dir).ids() == ["bridge"]
+
+
+def test_an_index_built_from_memory_cannot_take_stories(tmp_path: Path) -> None:
+    from qa.ingest.corpus import article_from_dict
+
+    index_dir = tmp_path / "index"
+    story = article_from_dict({**BRIDGE, "id": "old"}, "memory")
+    build_index([story], index_dir, embedder=HashEmbedder(), progress=False)
+    cfg = Settings(data_dir=tmp_path / "data", admin_token=TOKEN, rate_limit=0)
+    with TestClient(create_app(index_dir, cfg, ui=False)) as client:
+        r = client.put("/api/articles/bridge", json=BRIDGE, headers=AUTH)
+        assert r.status_code == 409 and "not built from article files" in r.json()["error"]
+    assert not Inbox(index_dir).ids()

@@ -18,8 +18,13 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from qa.errors import ArticleConflictError, ArticleNotFoundError, InvalidArticleError
-from qa.index.updater import IndexUpdater, Outcome
+from qa.errors import (
+    ArticleConflictError,
+    ArticleNotFoundError,
+    InvalidArticleError,
+    QAError,
+)
+from qa.index.updater import IndexUpdater, Outcome, build_inputs
 from qa.ingest.corpus import (
     ArticleProblem,
     article_fingerprint,
@@ -109,6 +114,13 @@ def article_routes(
             )
         return None
 
+    def check_updatable() -> None:
+        """An index built from articles in memory has no files to rebuild it from (409)."""
+        try:
+            build_inputs(updater.index_dir)
+        except QAError as err:
+            raise ArticleConflictError(str(err)) from err
+
     def audit(request: Request, action: str, article_id: str, outcome: str) -> None:
         who = _who(request)
         log.info("%s %s %s: %s", who, action, article_id, outcome)
@@ -137,15 +149,18 @@ def article_routes(
             "pushed": pushed is not None,
         }
 
-    def finished(outcome: Outcome | None, article_id: str, created: bool) -> Response:
-        if outcome is None:
-            return JSONResponse({"id": article_id, "status": "queued"}, status_code=202)
-        if outcome.report is None:
-            return JSONResponse(
-                {"error": f"the article was saved but the index update failed: {outcome.error}"},
-                status_code=500,
-            )
-        return JSONResponse(state(article_id), status_code=201 if created else 200)
+    def undo(article_id: str, previous: Article | None) -> None:
+        """Put the stored version back after a failed build, so a failure changes nothing."""
+        if previous is not None:
+            inbox.put(previous)
+        else:
+            inbox.remove(article_id)
+
+    def failed(outcome: Outcome) -> JSONResponse:
+        return JSONResponse(
+            {"error": f"the index update failed, nothing was changed: {outcome.error}"},
+            status_code=500,
+        )
 
     @router.put("/{article_id}", summary="Create or replace an article")
     async def put_article(article_id: str, request: Request) -> Response:
@@ -169,9 +184,16 @@ def article_routes(
                 f"article {article_id!r} comes from {index.article(article_id).path}, which qa "
                 "does not manage; change that file and run `qa index`"
             )
-        replaced = await asyncio.to_thread(inbox.put, article)
-        outcome = await apply(request, "replace" if replaced else "create", article_id)
-        return finished(outcome, article_id, created=not replaced)
+        check_updatable()
+        previous = inbox.get(article_id)
+        await asyncio.to_thread(inbox.put, article)
+        outcome = await apply(request, "create" if previous is None else "replace", article_id)
+        if outcome is None:
+            return JSONResponse({"id": article_id, "status": "queued"}, status_code=202)
+        if outcome.report is None:
+            await asyncio.to_thread(undo, article_id, previous)
+            return failed(outcome)
+        return JSONResponse(state(article_id), status_code=201 if previous is None else 200)
 
     @router.delete("/{article_id}", summary="Remove an article")
     async def delete_article(article_id: str, request: Request) -> Response:
@@ -187,12 +209,15 @@ def article_routes(
                     "qa does not manage; delete that file and run `qa index`"
                 )
             raise ArticleNotFoundError(f"no article {article_id!r}")
+        check_updatable()
+        previous = inbox.get(article_id)
         await asyncio.to_thread(inbox.remove, article_id)
         outcome = await apply(request, "delete", article_id)
         if outcome is None:
             return JSONResponse({"id": article_id, "status": "queued"}, status_code=202)
         if outcome.report is None:
-            return JSONResponse({"error": f"the index update failed: {outcome.error}"}, 500)
+            await asyncio.to_thread(undo, article_id, previous)
+            return failed(outcome)
         return JSONResponse({"id": article_id, "status": "removed"})
 
     @router.get("/{article_id}", summary="An article's metadata and when it was indexed")
