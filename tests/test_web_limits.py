@@ -3,6 +3,8 @@ bucket."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from qa.surfaces.web.limits import Admission, RateLimiter
 
 
@@ -32,3 +34,29 @@ def test_rate_limiter_allows_a_burst_then_the_rate() -> None:
     assert limiter.take("b", now=0.0) == 0.0  # per client
     assert limiter.take("a", now=1.5) == 0.0  # refilled at one a second
     assert RateLimiter(0, 3).take("a") == 0.0  # off
+
+
+def test_the_widget_reads_its_page_scope_from_its_url() -> None:
+    from types import SimpleNamespace
+
+    from qa.retrieve.hybrid import Filters
+    from qa.surfaces.web.ui import PageScope
+
+    request: Any = SimpleNamespace(
+        query_params={
+            "article": " haiti-1 ",
+            "topic": "Haiti  security\nmission",
+            "since": "2025-01",
+        }
+    )
+    scope = PageScope.of(request)
+    assert scope == PageScope("haiti-1", "Haiti security mission", "2025-01")
+    assert scope.prefer() == ("haiti-1",) and scope.filters() == Filters(date_from="2025-01")
+    earlier = [{"role": "user", "content": "Who leads it?"}]
+    assert scope.history(earlier) == [
+        {"role": "user", "content": "Haiti security mission"},
+        *earlier,
+    ]
+    bad: Any = SimpleNamespace(query_params={"since": "yesterday"})
+    assert PageScope.of(bad) == PageScope() and PageScope.of(None).filters() is None
+    assert PageScope().history([]) == [] and PageScope().prefer() == ()
