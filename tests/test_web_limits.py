@@ -12,18 +12,18 @@ def admitted(admission: Admission, tries: int = 100) -> int:
     return sum(admission.try_enter() for _ in range(tries))
 
 
-def test_admission_bounds_by_count_and_by_expected_wait() -> None:
+def test_admission_bounds_by_count_and_by_expected_latency() -> None:
     assert admitted(Admission(2, 5)) == 7
-    pace = [0.1]  # seconds a question computes
-    slow = Admission(2, 32, max_wait=0.25, service=lambda: pace[0])
-    # two run; each queued one waits 0.05 s more: five can queue within 0.25 s
-    assert admitted(slow) == 7
-    slow.leave()
-    pace[0] = 0.01  # faster: the count bound decides again
-    assert admitted(slow) == 34 - 6
-    assert slow.in_flight == slow.limit == 34
-    fresh = Admission(2, 32, max_wait=0.25, service=lambda: 0.0)  # no pace yet: count only
-    assert admitted(fresh) == 34
+    adm = Admission(2, 32, max_latency=0.25)
+    assert admitted(adm) == 34  # no pace yet: the count decides
+    for _ in range(34):  # 34 answered over the last three seconds: 11.3 a second
+        adm.leave(now=100.0)
+    # two always run; then no more in flight than are answered within 0.25 s
+    assert sum(adm.try_enter(now=100.5) for _ in range(10)) == 2
+    adm.in_flight = 0
+    assert sum(adm.try_enter(now=100.5) for _ in range(10)) == 2
+    # a pace older than the window no longer counts
+    assert adm.try_enter(now=104.0) and adm.in_flight == 3
 
 
 def test_rate_limiter_allows_a_burst_then_the_rate() -> None:

@@ -252,10 +252,7 @@ def create_app(
     live = _live(assistant_or_index_dir, settings)
     activity = Activity(settings.data_dir, log_questions=settings.log_questions)
     admission = Admission(
-        settings.max_concurrency,
-        settings.max_queue,
-        max_wait=settings.max_wait_ms / 1000.0,
-        service=lambda: live.service_seconds,
+        settings.max_concurrency, settings.max_queue, max_latency=settings.max_latency_ms / 1000
     )
     limiter = RateLimiter(settings.rate_limit, settings.rate_burst)
     auth = AdminAuth(settings.admin_token)

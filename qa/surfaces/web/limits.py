@@ -6,46 +6,49 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable
+from collections import OrderedDict, deque
 
+PACE_WINDOW = 3.0  # seconds of finished requests the admission's pace is taken over
+PACE_MIN = 5  # finished requests needed before the pace counts
 MAX_CLIENTS = 10_000  # clients remembered by the rate limiter (least recently seen dropped)
 
 
 class Admission:
     """Bounds the API: ``running`` questions computed at once plus at most ``waiting`` queued,
-    and no more queued than can start within ``max_wait`` seconds at the recent pace
-    (``service()``: seconds one admitted request computes); past that a request is refused at
-    once (503 with Retry-After) instead of waiting behind the others."""
+    and, once the server has a recent pace, no more in flight than it answers within
+    ``max_latency`` seconds (Little's law: in flight / answers a second); past that a request is
+    refused at once (503 with Retry-After) instead of queueing behind the others."""
 
-    def __init__(
-        self,
-        running: int,
-        waiting: int,
-        max_wait: float = 0.0,
-        service: Callable[[], float] | None = None,
-    ) -> None:
+    def __init__(self, running: int, waiting: int, max_latency: float = 0.0) -> None:
         self.running = max(1, running)
         self.limit = self.running + max(0, waiting)
-        self.max_wait = max_wait
-        self.service = service
+        self.max_latency = max_latency
         self.in_flight = 0
+        self._done: deque[float] = deque()  # when recent requests finished
         self._lock = threading.Lock()
 
-    def try_enter(self) -> bool:
-        pace = self.service() if self.service is not None and self.max_wait > 0 else 0.0
+    def _pace(self, now: float) -> float:
+        """Requests finished a second over the last PACE_WINDOW seconds (0: too few to say)."""
+        while self._done and now - self._done[0] > PACE_WINDOW:
+            self._done.popleft()
+        return len(self._done) / PACE_WINDOW if len(self._done) >= PACE_MIN else 0.0
+
+    def try_enter(self, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
         with self._lock:
             if self.in_flight >= self.limit:
                 return False
-            ahead = self.in_flight + 1 - self.running  # queued before it can start, itself too
-            if pace > 0 and ahead > 0 and ahead * pace / self.running > self.max_wait:
-                return False
+            if self.max_latency > 0 and self.in_flight >= self.running:
+                pace = self._pace(now)
+                if pace > 0 and (self.in_flight + 1) / pace > self.max_latency:
+                    return False
             self.in_flight += 1
             return True
 
-    def leave(self) -> None:
+    def leave(self, now: float | None = None) -> None:
         with self._lock:
             self.in_flight -= 1
+            self._done.append(time.monotonic() if now is None else now)
 
 
 class RateLimiter:

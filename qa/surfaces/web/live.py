@@ -20,7 +20,6 @@ from qa.types import Answer
 log = logging.getLogger(__name__)
 
 RELOAD_CHECK_SECONDS = 1.0
-SERVICE_EWMA = 0.1  # weight of the newest sample in the compute-time average
 
 
 class LiveAssistant:
@@ -45,7 +44,6 @@ class LiveAssistant:
         self.check_every = check_every
         self.compute = threading.BoundedSemaphore(max(1, max_concurrency))
         self.loaded_at = time.time()
-        self.service_seconds = 0.0  # moving average of one call's compute time
         self.reloads = 0
         self.last_error = ""
         self._build = assistant.index.path.name
@@ -139,25 +137,12 @@ class LiveAssistant:
     def ask(self, question: str, history: Any = None, **kwargs: Any) -> Answer:
         assistant = self.assistant
         with self.compute:
-            t0 = time.perf_counter()
-            try:
-                return assistant.ask(question, history, **kwargs)
-            finally:
-                self._observe(time.perf_counter() - t0)
+            return assistant.ask(question, history, **kwargs)
 
     def ask_many(self, items: Sequence[str | dict[str, Any]], **kwargs: Any) -> list[Answer]:
         assistant = self.assistant
         with self.compute:
-            t0 = time.perf_counter()
-            try:
-                return assistant.ask_many(items, **kwargs)
-            finally:
-                self._observe(time.perf_counter() - t0)
-
-    def _observe(self, seconds: float) -> None:
-        # a plain float update: a race loses one sample, never corrupts the average
-        old = self.service_seconds
-        self.service_seconds = seconds if old == 0.0 else old + SERVICE_EWMA * (seconds - old)
+            return assistant.ask_many(items, **kwargs)
 
     def health(self) -> dict[str, Any]:
         from qa.index.store import check_stale
