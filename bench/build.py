@@ -1,5 +1,5 @@
 """Index build time for the bundled corpus against raw encoding of exactly the texts the build
-embeds (sentences, passages and, when the index has them, clauses): with the
+embeds (sentences and passages): with the
 sentence-transformers `model.encode` (torch, the goal's reference) and with the encoder the
 build uses (ONNX Runtime unless `QA_EMBED_BACKEND=torch`)."""
 

@@ -51,7 +51,7 @@ def test_index_describes_itself(tmp_path: Path) -> None:
     build(make_corpus(tmp_path / "c"), tmp_path / "ix")
     index = load_index(tmp_path / "ix")
     m = index.manifest
-    assert m["format"] == "qa-index" and m["format_version"] == 3
+    assert m["format"] == "qa-index" and m["format_version"] == 4
     assert m["model"]["name"] == "hash-256" and m["model"]["dimension"] == 256
     assert m["tokenizer"]["name"] == "cl100k_base"
     assert m["chunking"]["max_tokens"] == 128
@@ -59,18 +59,10 @@ def test_index_describes_itself(tmp_path: Path) -> None:
         "articles": 3,
         "passages": len(index.passages),
         "sentences": len(index.sentences),
-        "clauses": len(index.clause_rows if index.clause_rows is not None else []),
     }
     assert set(m["articles"]) == {"a0", "a1", "a2"}
     for p in index.passages:
         assert index.article(p.article_id).text[p.start : p.end] == p.text
-    # every sentence has clauses, each a verbatim run of words inside it
-    assert index.clause_rows is not None and index.clause_span is not None
-    for sid, sent in enumerate(index.sentences):
-        first, last = index.clause_span[sid]
-        assert last > first
-        for _, start, end in index.clause_rows[first:last]:
-            assert sent.start <= start < end <= sent.end
 
 
 def test_update_embeds_only_new_or_changed_articles_and_drops_deleted(tmp_path: Path) -> None:
@@ -100,12 +92,8 @@ def test_update_embeds_only_new_or_changed_articles_and_drops_deleted(tmp_path: 
     assert sorted(a.id for a in index.articles) == ["a0", "a1", "new"]
     assert index.indexed_at("a0") == "2020-01-01T00:00:00Z"
     assert index.indexed_at("a1") == index.manifest["created"] >= before.manifest["created"]
-    assert index.clause_rows is not None
-    new_clauses = sum(
-        index.sentences[int(sid)].article_id in ("a1", "new") for sid, _, _ in index.clause_rows
-    )
-    # one sentence + one passage for each of the two articles, and their clauses
-    assert new_clauses >= 2 and sum(emb.calls) == 4 + new_clauses
+    # one sentence + one passage for each of the two articles
+    assert sum(emb.calls) == 4
     # unchanged vectors were reused bit for bit
     assert np.allclose(
         index.sentence_vectors[0], HashEmbedder().encode([index.sentences[0].text])[0], atol=1e-3

@@ -164,21 +164,6 @@ def test_sentence_table_negative_article_resigned(ix: Path) -> None:
     assert_clean_error(ix, "sentences.npy")
 
 
-def test_clause_vectors_short_resigned(ix: Path) -> None:
-    b = build_of(ix)
-    cv = np.load(b / "clause_vectors.npy")
-    save_npy(b, "clause_vectors.npy", cv[:-1])
-    assert_clean_error(ix, "clause_vectors.npy", "count mismatch")
-
-
-def test_clause_outside_its_sentence_resigned(ix: Path) -> None:
-    b = build_of(ix)
-    rows = np.load(b / "clauses.npy")
-    rows[0, 2] = 10**6
-    save_npy(b, "clauses.npy", rows)
-    assert_clean_error(ix, "clauses.npy", "outside its sentence")
-
-
 def test_passage_table_wrong_article_resigned(ix: Path) -> None:
     b = build_of(ix)
     rows = np.load(b / "passages.npy")
