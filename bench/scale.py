@@ -6,6 +6,8 @@
     .venv/bin/python bench/scale.py memory                           # peak RSS of streaming builds
 
 Results are printed as Markdown rows and appended to ``--out`` (JSON lines). See docs/scale.md.
+Floors, same run: exact (flat) search for ``search``; a plain sentence-transformers encode of a
+sample of the build's sentences for ``build`` (``floor_sentences_per_s``).
 
 Synthetic vectors (search): drawn to resemble real all-MiniLM-L6-v2 passage embeddings. The
 mean vector and covariance are estimated from the real MiniLM vectors of the indexes on this
@@ -330,6 +332,7 @@ def bench_build(args: argparse.Namespace) -> list[dict[str, Any]]:
             )
             s = time.perf_counter() - t
             texts = rep.passages + rep.sentences
+            floor = floor_sentences_per_s(Path(tmp) / label.split()[0])
             row = {
                 "bench": "build",
                 "path": label,
@@ -339,10 +342,25 @@ def bench_build(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "seconds": round(s, 1),
                 "texts_per_s": round(texts / s, 1),
                 "passages_per_s": round(rep.passages / s, 1),
+                "sentences_per_s": round(rep.sentences / s, 1),
+                "floor_sentences_per_s": round(floor, 1),
             }
             log(row)
             out.append(row)
     return out
+
+
+def floor_sentences_per_s(index_dir: Path, sample: int = 2000) -> float:
+    """Sentences per second of a plain sentence-transformers encode of (a sample of) the
+    index's sentences: the build's floor."""
+    from _common import plain_encode_seconds
+
+    from qa.index.store import load_index
+
+    sents = load_index(index_dir, check_model=False).sentences
+    step = max(1, len(sents) // sample)
+    texts = [sents[i].text for i in range(0, len(sents), step)]
+    return len(texts) / plain_encode_seconds(texts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,7 +446,10 @@ def main() -> None:
     fn = {"search": bench_search, "bm25": bench_bm25, "build": bench_build, "memory": bench_memory}[
         args.what
     ]
-    rows = fn(args)
+    from _common import bench_run
+
+    with bench_run():
+        rows = fn(args)
     with open(args.out, "a", encoding="utf-8") as fh:
         for r in rows:
             fh.write(json.dumps({**r, "date": time.strftime("%Y-%m-%d")}) + "\n")
