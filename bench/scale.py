@@ -258,7 +258,6 @@ def bench_bm25(args: argparse.Namespace) -> list[dict[str, Any]]:
     p /= p.sum()
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         tmp_dir = Path(tmp)
-        lens_all = []
         parts = 0
         t = time.perf_counter()
         for lo in range(0, n, 100_000):
@@ -267,10 +266,23 @@ def bench_bm25(args: argparse.Namespace) -> list[dict[str, Any]]:
             ids = rng.choice(vocab_n, size=int(lens.sum()), p=p).astype(np.int32)
             np.save(tmp_dir / f"{parts}.ids.npy", ids)
             np.save(tmp_dir / f"{parts}.lens.npy", lens)
-            lens_all.append(lens)
             parts += 1
-        vocab = {f"t{i}": i for i in range(vocab_n)}
-        write_bm25(tmp_dir / "bm25", tmp_dir, parts, vocab, np.concatenate(lens_all))
+        table, offsets = [], [np.zeros(1, np.int64)]
+        for part in range(parts):  # each passage's (term, count) rows, as a build keeps them
+            lens = np.load(tmp_dir / f"{part}.lens.npy")
+            doc = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
+            pairs, tf = np.unique(
+                doc * vocab_n + np.load(tmp_dir / f"{part}.ids.npy"), return_counts=True
+            )
+            table.append(np.stack([pairs % vocab_n, tf], axis=1).astype(np.int32))
+            per_doc = np.bincount(pairs // vocab_n, minlength=len(lens))
+            offsets.append(offsets[-1][-1] + np.cumsum(per_doc))
+        write_bm25(
+            tmp_dir / "bm25",
+            np.concatenate(table),
+            np.concatenate(offsets),
+            [f"t{i}" for i in range(vocab_n)],
+        )
         build_s = time.perf_counter() - t
         retriever = bm25s.BM25.load(str(tmp_dir / "bm25"), mmap=False)
         nbytes = sum(f.stat().st_size for f in (tmp_dir / "bm25").glob("*.npy"))

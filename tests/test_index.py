@@ -100,6 +100,36 @@ def test_update_embeds_only_new_or_changed_articles_and_drops_deleted(tmp_path: 
     )
 
 
+def test_update_analyses_only_new_articles_and_keeps_bm25_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.index import shards
+
+    corpus = make_corpus(tmp_path / "c", 4)
+    build(corpus, tmp_path / "ix")
+    assert "place3" in load_index(tmp_path / "ix").bm25.vocab_dict
+    analysed: list[str] = []
+    real = shards.PassageTerms.add
+
+    def counting(self: shards.PassageTerms, text: str) -> np.ndarray:
+        analysed.append(text)
+        return real(self, text)
+
+    monkeypatch.setattr(shards.PassageTerms, "add", counting)
+    (corpus / "a3.md").unlink()
+    (corpus / "new.md").write_text(
+        "---\nid: new\ntitle: Ferry\n---\nA ferry carried 70 workers to Place1.\n",
+        encoding="utf-8",
+    )
+    build(corpus, tmp_path / "ix")
+    assert len(analysed) == 1 and "ferry" in analysed[0]  # only the new article's passage
+    build(corpus, tmp_path / "fresh")
+    updated, fresh = load_index(tmp_path / "ix"), load_index(tmp_path / "fresh")
+    assert "place3" not in updated.bm25.vocab_dict  # the removed article's terms left
+    for query in (["worker"], ["ferri", "place1"], ["bridg", "town"]):
+        assert np.allclose(updated.bm25.get_scores(query), fresh.bm25.get_scores(query))
+
+
 def test_stale_index_is_reported(tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "c")
     build(corpus, tmp_path / "ix")

@@ -232,11 +232,23 @@ def test_bm25_garbage_resigned(ix: Path) -> None:
     assert "unreadable" in assert_clean_error(ix, "bm25")
 
 
-def test_term_df_garbage_resigned(ix: Path) -> None:
+def test_passage_terms_garbage_resigned_costs_an_update_only_a_reanalysis(
+    ix: Path, tmp_path: Path
+) -> None:
+    # the analysed terms serve builds, not questions: answering works, and the next update
+    # analyses every article again instead of reusing them
     b = build_of(ix)
-    (b / "term_df.json").write_text("[1, 2", encoding="utf-8")
-    resign(b, "term_df.json")
-    assert "corrupt" in assert_clean_error(ix, "term_df.json")
+    (b / "terms.json").write_text("[1, 2", encoding="utf-8")
+    resign(b, "terms.json")
+    code, out, _ = ask(ix)
+    assert code == 0 and "Error" not in out
+    kept = [a for a in load_index(ix).articles if a.id != "a3"]
+    build_index(kept, ix, embedder=HashEmbedder(), progress=False)
+    build_index(kept, tmp_path / "fresh", embedder=HashEmbedder(), progress=False)
+    query = ["worker", "bridg", "place2"]
+    assert np.allclose(
+        load_index(ix).bm25.get_scores(query), load_index(tmp_path / "fresh").bm25.get_scores(query)
+    )
 
 
 # -- the manifest ----------------------------------------------------------------------------------

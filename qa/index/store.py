@@ -60,8 +60,8 @@ from qa.index.shards import (
     scan,
     shard_meta,
     work_key,
+    write_passage_terms_and_bm25,
     write_shard,
-    write_term_df_and_bm25,
 )
 from qa.ingest.chunking import ChunkParams
 from qa.ingest.corpus import iter_files
@@ -99,7 +99,6 @@ class Index:
     faiss_index: Any
     bm25: Any
     sentence_passage: np.ndarray  # sentence -> first passage holding it
-    term_df: dict[str, int] = field(default_factory=dict)  # sentence document frequencies
     article_pos: dict[str, int] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
     _slices: dict[int, tuple[tuple[int, int], tuple[int, int]]] | None = field(
@@ -324,10 +323,11 @@ def build_index(
         prev_build: Path | None = None
         prev_manifest: dict[str, Any] | None = None
         if not rebuild:
-            with contextlib.suppress(IndexLoadError):
-                prev_build = current_build(index_dir)
-                prev_manifest = read_manifest(prev_build)
-                _check_files(prev_build, prev_manifest, verify_hashes=False)
+            with contextlib.suppress(IndexLoadError):  # a broken current build is not reused
+                build = current_build(index_dir)
+                manifest = read_manifest(build)
+                _check_files(build, manifest, verify_hashes=False)
+                prev_build, prev_manifest = build, manifest
         embedder = embedder or make_embedder(model)
         identity = embedder.identity()
         chunking = _chunk_manifest(chunk)
@@ -575,7 +575,7 @@ def _write_build(
     del pv
     faiss.write_index(faiss_index, str(folder / "passages.faiss"))
     del faiss_index
-    write_term_df_and_bm25(folder, shards, _write_json)
+    write_passage_terms_and_bm25(folder, shards, _write_json, previous)
     files = {}
     for p in sorted(folder.rglob("*")):
         if p.is_file():
@@ -683,11 +683,11 @@ def read_manifest(build: Path) -> dict[str, Any]:
         raise IndexLoadError(f"{path} is not a qa index manifest; {_REBUILD_HINT}")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
+        older = isinstance(version, int) and version < FORMAT_VERSION
+        by = "an older" if older and not isinstance(version, bool) else "another"
         raise IndexLoadError(
             f"{path} has index format version {version!r}, this qa reads version "
-            f"{FORMAT_VERSION} (the index was built by "
-            f"{'an older' if _is_int(version) and version < FORMAT_VERSION else 'another'} qa); "
-            f"{_REBUILD_HINT}"
+            f"{FORMAT_VERSION} (the index was built by {by} qa); {_REBUILD_HINT}"
         )
     for key in ("model", "counts", "files", "articles", "chunking", "faiss"):
         if not isinstance(manifest.get(key), dict):
@@ -717,7 +717,9 @@ _REQUIRED_FILES = (
     "sentence_vectors.npy",
     "passage_vectors.npy",
     "passages.faiss",
-    "term_df.json",
+    "passage_terms.npy",
+    "passage_terms_offsets.npy",
+    "terms.json",
 )
 
 
@@ -881,12 +883,6 @@ def load_index(
         raise IndexLoadError(
             f"{build}: passages point outside the article table; {_REBUILD_HINT}"
         ) from err
-    try:
-        term_df = json.loads((build / "term_df.json").read_text(encoding="utf-8"))["df"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise IndexLoadError(
-            f"{build / 'term_df.json'} is corrupt ({err}); {_REBUILD_HINT}"
-        ) from err
     index = Index(
         build,
         manifest,
@@ -898,7 +894,6 @@ def load_index(
         faiss_index,
         bm25,
         sentence_passage,
-        term_df,
     )
     index.fingerprints = prints
     return index
