@@ -130,6 +130,22 @@ def test_update_analyses_only_new_articles_and_keeps_bm25_exact(
         assert np.allclose(updated.bm25.get_scores(query), fresh.bm25.get_scores(query))
 
 
+def test_a_build_missing_its_term_tables_is_remade_reusing_its_vectors(tmp_path: Path) -> None:
+    corpus = make_corpus(tmp_path / "c")
+    build(corpus, tmp_path / "ix")
+    b = current_build(tmp_path / "ix")
+    m = json.loads((b / "manifest.json").read_text(encoding="utf-8"))
+    for rel in ("terms.json", "passage_terms.npy", "passage_terms_offsets.npy"):
+        (b / rel).unlink()
+        del m["files"][rel]
+    (b / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    emb = CountingEmbedder()
+    report = build(corpus, tmp_path / "ix", emb)
+    assert not report.unchanged and report.reused_articles == 3 and emb.calls == []
+    assert (current_build(tmp_path / "ix") / "terms.json").is_file()
+    load_index(tmp_path / "ix")
+
+
 def test_stale_index_is_reported(tmp_path: Path) -> None:
     corpus = make_corpus(tmp_path / "c")
     build(corpus, tmp_path / "ix")

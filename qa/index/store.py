@@ -326,7 +326,7 @@ def build_index(
             with contextlib.suppress(IndexLoadError):  # a broken current build is not reused
                 build = current_build(index_dir)
                 manifest = read_manifest(build)
-                _check_files(build, manifest, verify_hashes=False)
+                _check_files(build, manifest, verify_hashes=False, required=_REUSED_FILES)
                 prev_build, prev_manifest = build, manifest
         embedder = embedder or make_embedder(model)
         identity = embedder.identity()
@@ -347,7 +347,8 @@ def build_index(
             n_prev = int(prev_manifest["counts"]["passages"])
             structural = {k: v for k, v in params.items() if k not in _KNOB_NAMES}
             same = (
-                prints == prev_manifest["articles"]
+                _complete(prev_build, prev_manifest)
+                and prints == prev_manifest["articles"]
                 and _faiss_kind(faiss_kind, n_prev) == old["kind"]
                 and all(old.get("params", {}).get(k) == v for k, v in structural.items())
             )
@@ -723,9 +724,32 @@ _REQUIRED_FILES = (
 )
 
 
-def _check_files(build: Path, manifest: dict[str, Any], verify_hashes: bool) -> None:
+# what an update takes from the current build (the rest it can make again)
+_REUSED_FILES = (
+    "articles.jsonl",
+    "sentences.npy",
+    "passages.npy",
+    "sentence_vectors.npy",
+    "passage_vectors.npy",
+)
+
+
+def _complete(build: Path, manifest: dict[str, Any]) -> bool:
+    try:
+        _check_files(build, manifest, verify_hashes=False)
+    except IndexLoadError:
+        return False
+    return True
+
+
+def _check_files(
+    build: Path,
+    manifest: dict[str, Any],
+    verify_hashes: bool,
+    required: Sequence[str] = (*_REQUIRED_FILES, "bm25/"),
+) -> None:
     listed = manifest["files"]
-    for rel in (*_REQUIRED_FILES, "bm25/"):
+    for rel in required:
         if not any(k == rel or (rel.endswith("/") and k.startswith(rel)) for k in listed):
             raise IndexLoadError(
                 f"{build / 'manifest.json'} does not list {rel} (edited?); {_REBUILD_HINT}"
