@@ -131,7 +131,7 @@ def serving_rss_mb(target: Path, questions_path: Path) -> float:
     """Peak RSS of a fresh process that loads the archive and answers as a server does: 400 of
     the set's questions one at a time, then batches of 100 (the HTTP API's limit)."""
     code = (
-        "import resource, sys\n"
+        "import sys\n"
         "from qa.evaluation import load_eval_set\n"
         "from qa.pipeline import Assistant\n"
         "a = Assistant.load(sys.argv[1], stale='ignore', query_cache=0)\n"
@@ -140,7 +140,9 @@ def serving_rss_mb(target: Path, questions_path: Path) -> float:
         "    a.ask(q)\n"
         "for lo in range(400, len(qs), 100):\n"
         "    a.ask_many(qs[lo : lo + 100])\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        # VmHWM, not ru_maxrss: Linux carries the parent's peak over fork and exec into that
+        "hwm = [ln for ln in open('/proc/self/status') if ln.startswith('VmHWM:')][0]\n"
+        "print(int(hwm.split()[1]) / 1024)\n"
     )
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
