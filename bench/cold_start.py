@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import HEADER, ROOT, machine, median, row
+from _common import HEADER, ROOT, bench_run, median, row
 
 QA = str(Path(sys.executable).parent / "qa")
 
@@ -24,6 +24,11 @@ def timed(cmd: list[str]) -> float:
 
 
 def main() -> None:
+    with bench_run():
+        measure()
+
+
+def measure() -> None:
     timed([QA, "ask", "warm the index", "--json"])  # builds index/ if missing; warms the page cache
     bare = [timed([sys.executable, "-c", "import sentence_transformers, faiss"]) for _ in range(5)]
     light = [
@@ -31,7 +36,6 @@ def main() -> None:
     ]
     ask = [timed([QA, "ask", "How many officers has Kenya provided?", "--json"]) for _ in range(5)]
     b, a, li = median(bare), median(ask), median(light)
-    print(f"machine: {machine()}\n")
     print(HEADER)
     print(
         row(

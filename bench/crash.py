@@ -516,4 +516,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from _common import bench_run
+
+    with bench_run():
+        code = main()
+    sys.exit(code)

@@ -19,7 +19,7 @@ import json
 import time
 
 import numpy as np
-from _common import machine
+from _common import bench_run
 
 from qa.config import Settings
 from qa.embed.embedder import make_embedder
@@ -34,7 +34,6 @@ def main() -> None:
     rows = json.loads(path.read_text(encoding="utf-8"))
     if args.limit:
         rows = rows[: args.limit]
-    print(f"machine: {machine()}")
     topics: dict[str, int] = {}
     docs: list[str] = []
     for r in rows:
@@ -71,4 +70,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with bench_run():
+        main()

@@ -7,11 +7,10 @@ search, which any embedding-based answerer must pay.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import time
 
-from _common import HEADER, machine, pct, questions, row
+from _common import HEADER, bench_run, encode_search_floor, pct, questions, row
 
 from qa.config import BUNDLED_CORPUS, BUNDLED_INDEX
 from qa.pipeline import Assistant
@@ -25,32 +24,31 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=5, help="passes over the question list")
     args = ap.parse_args()
 
-    load_start = os.getloadavg()
+    with bench_run():
+        measure(args.rounds)
+
+
+def measure(rounds: int) -> None:
     assistant = Assistant.ensure([BUNDLED_CORPUS], BUNDLED_INDEX, progress=False, query_cache=0)
     qs = [str(q["question"]) for q in questions()]
     for q in qs[:10]:  # warm-up: model, allocator, caches of the reader
         assistant.ask(q)
 
-    floor: list[float] = []
-    encode: list[float] = []
     index = assistant.index.faiss_index
-    for _ in range(args.rounds):
-        for q in qs:
-            t = time.perf_counter()
-            vec = assistant.embedder.encode([q])
-            t_enc = time.perf_counter()
-            index.search(vec, 6)
-            floor.append((time.perf_counter() - t) * 1000)
-            encode.append((t_enc - t) * 1000)
+    floor = encode_search_floor(assistant.embedder, index, qs * rounds)
+    encode: list[float] = []
+    for q in qs * rounds:
+        t = time.perf_counter()
+        assistant.embedder.encode([q])
+        encode.append((time.perf_counter() - t) * 1000)
 
     lat: list[float] = []
-    for _ in range(args.rounds):
-        for q in qs:
-            t = time.perf_counter()
-            assistant.ask(q)
-            lat.append((time.perf_counter() - t) * 1000)
+    for q in qs * rounds:
+        t = time.perf_counter()
+        assistant.ask(q)
+        lat.append((time.perf_counter() - t) * 1000)
 
-    many = qs * args.rounds * 2
+    many = qs * rounds * 2
     t = time.perf_counter()
     assistant.ask_many(many)
     batch_qps = len(many) / (time.perf_counter() - t)
@@ -66,9 +64,8 @@ def main() -> None:
     floor_qps = len(many) / (time.perf_counter() - t)
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"machine: {machine()}")
     backend = getattr(assistant.embedder, "backend_in_use", assistant.embedder.name)
-    print(f"questions: {len(qs)} x {args.rounds} rounds, query cache off, encoder: {backend}\n")
+    print(f"questions: {len(qs)} x {rounds} rounds, query cache off, encoder: {backend}\n")
     print(HEADER)
     print(
         row(
@@ -111,8 +108,6 @@ def main() -> None:
         )
     )
     print(row("peak RSS", f"{rss_mb:.0f} MB", "≤ 600 MB", ""))
-    load_end = os.getloadavg()
-    print(f"\nload average (1 min) at start {load_start[0]:.2f}, at end {load_end[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-from _common import ROOT, machine, pct, questions
+from _common import ROOT, bench_run, encode_search_floor, pct, questions
 
 
 def free_port() -> int:
@@ -172,7 +172,7 @@ def main() -> None:
         with httpx.Client(base_url=url, timeout=30) as http:  # warm-up
             for q in questions()[:20]:
                 http.post("/api/ask", json={"question": q["question"]})
-        print(f"machine: {machine()}\n")
+        print_floor()
         print(
             "| clients | s | answered | q/s | p50 ms | p95 ms | p99 ms | refused (429/503) | refused p95 ms | errors+timeouts | server RSS start → end |"
         )
@@ -196,5 +196,21 @@ def main() -> None:
             proc.wait(timeout=30)
 
 
+def print_floor() -> None:
+    """The floor, same run: one question encoded and searched in this process (no HTTP, no
+    reader), on the bundled index."""
+    from qa.config import BUNDLED_CORPUS, BUNDLED_INDEX
+    from qa.pipeline import Assistant
+
+    assistant = Assistant.ensure([BUNDLED_CORPUS], BUNDLED_INDEX, progress=False)
+    qs = [str(q["question"]) for q in questions()]
+    floor = encode_search_floor(assistant.embedder, assistant.index.faiss_index, qs)
+    print(
+        f"floor (in-process encode + search of one question, {len(qs)} questions): "
+        f"p50 {pct(floor, 50):.1f} ms, p95 {pct(floor, 95):.1f} ms\n"
+    )
+
+
 if __name__ == "__main__":
-    main()
+    with bench_run():
+        main()

@@ -6,6 +6,8 @@
     .venv/bin/python bench/scale.py memory                           # peak RSS of streaming builds
 
 Results are printed as Markdown rows and appended to ``--out`` (JSON lines). See docs/scale.md.
+Floors, same run: exact (flat) search for ``search``; a plain sentence-transformers encode of a
+sample of the build's sentences for ``build`` (``floor_sentences_per_s``).
 
 Synthetic vectors (search): drawn to resemble real all-MiniLM-L6-v2 passage embeddings. The
 mean vector and covariance are estimated from the real MiniLM vectors of the indexes on this
@@ -256,7 +258,6 @@ def bench_bm25(args: argparse.Namespace) -> list[dict[str, Any]]:
     p /= p.sum()
     with tempfile.TemporaryDirectory(dir=args.tmp) as tmp:
         tmp_dir = Path(tmp)
-        lens_all = []
         parts = 0
         t = time.perf_counter()
         for lo in range(0, n, 100_000):
@@ -265,10 +266,23 @@ def bench_bm25(args: argparse.Namespace) -> list[dict[str, Any]]:
             ids = rng.choice(vocab_n, size=int(lens.sum()), p=p).astype(np.int32)
             np.save(tmp_dir / f"{parts}.ids.npy", ids)
             np.save(tmp_dir / f"{parts}.lens.npy", lens)
-            lens_all.append(lens)
             parts += 1
-        vocab = {f"t{i}": i for i in range(vocab_n)}
-        write_bm25(tmp_dir / "bm25", tmp_dir, parts, vocab, np.concatenate(lens_all))
+        table, offsets = [], [np.zeros(1, np.int64)]
+        for part in range(parts):  # each passage's (term, count) rows, as a build keeps them
+            lens = np.load(tmp_dir / f"{part}.lens.npy")
+            doc = np.repeat(np.arange(len(lens), dtype=np.int64), lens)
+            pairs, tf = np.unique(
+                doc * vocab_n + np.load(tmp_dir / f"{part}.ids.npy"), return_counts=True
+            )
+            table.append(np.stack([pairs % vocab_n, tf], axis=1).astype(np.int32))
+            per_doc = np.bincount(pairs // vocab_n, minlength=len(lens))
+            offsets.append(offsets[-1][-1] + np.cumsum(per_doc))
+        write_bm25(
+            tmp_dir / "bm25",
+            np.concatenate(table),
+            np.concatenate(offsets),
+            [f"t{i}" for i in range(vocab_n)],
+        )
         build_s = time.perf_counter() - t
         retriever = bm25s.BM25.load(str(tmp_dir / "bm25"), mmap=False)
         nbytes = sum(f.stat().st_size for f in (tmp_dir / "bm25").glob("*.npy"))
@@ -330,6 +344,7 @@ def bench_build(args: argparse.Namespace) -> list[dict[str, Any]]:
             )
             s = time.perf_counter() - t
             texts = rep.passages + rep.sentences
+            floor = floor_sentences_per_s(Path(tmp) / label.split()[0])
             row = {
                 "bench": "build",
                 "path": label,
@@ -339,10 +354,25 @@ def bench_build(args: argparse.Namespace) -> list[dict[str, Any]]:
                 "seconds": round(s, 1),
                 "texts_per_s": round(texts / s, 1),
                 "passages_per_s": round(rep.passages / s, 1),
+                "sentences_per_s": round(rep.sentences / s, 1),
+                "floor_sentences_per_s": round(floor, 1),
             }
             log(row)
             out.append(row)
     return out
+
+
+def floor_sentences_per_s(index_dir: Path, sample: int = 2000) -> float:
+    """Sentences per second of a plain sentence-transformers encode of (a sample of) the
+    index's sentences: the build's floor."""
+    from _common import plain_encode_seconds
+
+    from qa.index.store import load_index
+
+    sents = load_index(index_dir, check_model=False).sentences
+    step = max(1, len(sents) // sample)
+    texts = [sents[i].text for i in range(0, len(sents), step)]
+    return len(texts) / plain_encode_seconds(texts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -428,7 +458,10 @@ def main() -> None:
     fn = {"search": bench_search, "bm25": bench_bm25, "build": bench_build, "memory": bench_memory}[
         args.what
     ]
-    rows = fn(args)
+    from _common import bench_run
+
+    with bench_run():
+        rows = fn(args)
     with open(args.out, "a", encoding="utf-8") as fh:
         for r in rows:
             fh.write(json.dumps({**r, "date": time.strftime("%Y-%m-%d")}) + "\n")

@@ -20,6 +20,8 @@ import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from _common import bench_run
+
 from qa.evaluation import _contains, evaluate, load_eval_set
 from qa.ingest.text import analyze, normalize_article_text
 from qa.pipeline import Assistant
@@ -94,4 +96,5 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with bench_run():
+        main()

@@ -12,6 +12,7 @@ Two input forms are read:
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 import string
@@ -392,6 +393,34 @@ def format_table(report: EvalReport) -> str:
     return "\n".join(lines)
 
 
+# -- the index a set is asked of -------------------------------------------------------------------
+
+
+def eval_assistant(
+    questions: Path,
+    corpus: Sequence[str | Path],
+    data_dir: Path,
+    *,
+    index_dir: Path | None = None,
+    model: str = "minilm",
+    progress: bool = False,
+    **kwargs: Any,
+) -> Assistant | None:
+    """The assistant that answers a set's questions from ``corpus`` (default: the
+    ``corpus.jsonl`` beside the questions, i.e. the set's own articles only), its index built or
+    refreshed in ``index_dir`` (default ``data_dir/eval-index/<set>-<model>``). None when the
+    set has no articles of its own and none are given (the bundled index answers it then).
+    ``kwargs`` go to :class:`Assistant` (``query_cache=0``, say)."""
+    folder = questions if questions.is_dir() else questions.parent
+    sources = [str(p) for p in corpus]
+    if not sources and (folder / "corpus.jsonl").is_file():
+        sources = [str(folder / "corpus.jsonl")]
+    if not sources:
+        return None
+    target = index_dir or data_dir / "eval-index" / f"{folder.name}-{model}"
+    return Assistant.ensure(sources, target, model=model, progress=progress, **kwargs)
+
+
 # -- named sets ------------------------------------------------------------------------------------
 
 BUNDLED_SETS = ("questions", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "offtopic")
@@ -426,11 +455,14 @@ def resolve_set(name: str, eval_dir: Path, shared_dir: Path, work_dir: Path) -> 
 
 
 def squad_json_to_set(path: Path, out: Path) -> Path:
-    """Write ``out/{corpus,paragraphs,questions}.jsonl`` from a SQuAD v1.1-format file: one
-    article per SQuAD title (paragraphs joined by a blank line). Rewritten only when missing."""
+    """Write ``out/{corpus,paragraphs,questions}.jsonl`` from a SQuAD v1.1-format file (or its
+    ``.gz``): one article per SQuAD title (paragraphs joined by a blank line). Rewritten only
+    when missing."""
     if (out / "questions.jsonl").is_file():
         return out
-    data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", encoding="utf-8") as fh:
+        data = json.load(fh)["data"]
     corpus: list[dict[str, Any]] = []
     paragraphs: list[dict[str, Any]] = []
     questions: list[dict[str, Any]] = []

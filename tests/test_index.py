@@ -51,7 +51,7 @@ def test_index_describes_itself(tmp_path: Path) -> None:
     build(make_corpus(tmp_path / "c"), tmp_path / "ix")
     index = load_index(tmp_path / "ix")
     m = index.manifest
-    assert m["format"] == "qa-index" and m["format_version"] == 3
+    assert m["format"] == "qa-index" and m["format_version"] == 4
     assert m["model"]["name"] == "hash-256" and m["model"]["dimension"] == 256
     assert m["tokenizer"]["name"] == "cl100k_base"
     assert m["chunking"]["max_tokens"] == 128
@@ -59,18 +59,10 @@ def test_index_describes_itself(tmp_path: Path) -> None:
         "articles": 3,
         "passages": len(index.passages),
         "sentences": len(index.sentences),
-        "clauses": len(index.clause_rows if index.clause_rows is not None else []),
     }
     assert set(m["articles"]) == {"a0", "a1", "a2"}
     for p in index.passages:
         assert index.article(p.article_id).text[p.start : p.end] == p.text
-    # every sentence has clauses, each a verbatim run of words inside it
-    assert index.clause_rows is not None and index.clause_span is not None
-    for sid, sent in enumerate(index.sentences):
-        first, last = index.clause_span[sid]
-        assert last > first
-        for _, start, end in index.clause_rows[first:last]:
-            assert sent.start <= start < end <= sent.end
 
 
 def test_update_embeds_only_new_or_changed_articles_and_drops_deleted(tmp_path: Path) -> None:
@@ -100,16 +92,58 @@ def test_update_embeds_only_new_or_changed_articles_and_drops_deleted(tmp_path: 
     assert sorted(a.id for a in index.articles) == ["a0", "a1", "new"]
     assert index.indexed_at("a0") == "2020-01-01T00:00:00Z"
     assert index.indexed_at("a1") == index.manifest["created"] >= before.manifest["created"]
-    assert index.clause_rows is not None
-    new_clauses = sum(
-        index.sentences[int(sid)].article_id in ("a1", "new") for sid, _, _ in index.clause_rows
-    )
-    # one sentence + one passage for each of the two articles, and their clauses
-    assert new_clauses >= 2 and sum(emb.calls) == 4 + new_clauses
+    # one sentence + one passage for each of the two articles
+    assert sum(emb.calls) == 4
     # unchanged vectors were reused bit for bit
     assert np.allclose(
         index.sentence_vectors[0], HashEmbedder().encode([index.sentences[0].text])[0], atol=1e-3
     )
+
+
+def test_update_analyses_only_new_articles_and_keeps_bm25_exact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from qa.index import shards
+
+    corpus = make_corpus(tmp_path / "c", 4)
+    build(corpus, tmp_path / "ix")
+    assert "place3" in load_index(tmp_path / "ix").bm25.vocab_dict
+    analysed: list[str] = []
+    real = shards.PassageTerms.add
+
+    def counting(self: shards.PassageTerms, text: str) -> np.ndarray:
+        analysed.append(text)
+        return real(self, text)
+
+    monkeypatch.setattr(shards.PassageTerms, "add", counting)
+    (corpus / "a3.md").unlink()
+    (corpus / "new.md").write_text(
+        "---\nid: new\ntitle: Ferry\n---\nA ferry carried 70 workers to Place1.\n",
+        encoding="utf-8",
+    )
+    build(corpus, tmp_path / "ix")
+    assert len(analysed) == 1 and "ferry" in analysed[0]  # only the new article's passage
+    build(corpus, tmp_path / "fresh")
+    updated, fresh = load_index(tmp_path / "ix"), load_index(tmp_path / "fresh")
+    assert "place3" not in updated.bm25.vocab_dict  # the removed article's terms left
+    for query in (["worker"], ["ferri", "place1"], ["bridg", "town"]):
+        assert np.allclose(updated.bm25.get_scores(query), fresh.bm25.get_scores(query))
+
+
+def test_a_build_missing_its_term_tables_is_remade_reusing_its_vectors(tmp_path: Path) -> None:
+    corpus = make_corpus(tmp_path / "c")
+    build(corpus, tmp_path / "ix")
+    b = current_build(tmp_path / "ix")
+    m = json.loads((b / "manifest.json").read_text(encoding="utf-8"))
+    for rel in ("terms.json", "passage_terms.npy", "passage_terms_offsets.npy"):
+        (b / rel).unlink()
+        del m["files"][rel]
+    (b / "manifest.json").write_text(json.dumps(m), encoding="utf-8")
+    emb = CountingEmbedder()
+    report = build(corpus, tmp_path / "ix", emb)
+    assert not report.unchanged and report.reused_articles == 3 and emb.calls == []
+    assert (current_build(tmp_path / "ix") / "terms.json").is_file()
+    load_index(tmp_path / "ix")
 
 
 def test_stale_index_is_reported(tmp_path: Path) -> None:

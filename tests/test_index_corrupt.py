@@ -164,21 +164,6 @@ def test_sentence_table_negative_article_resigned(ix: Path) -> None:
     assert_clean_error(ix, "sentences.npy")
 
 
-def test_clause_vectors_short_resigned(ix: Path) -> None:
-    b = build_of(ix)
-    cv = np.load(b / "clause_vectors.npy")
-    save_npy(b, "clause_vectors.npy", cv[:-1])
-    assert_clean_error(ix, "clause_vectors.npy", "count mismatch")
-
-
-def test_clause_outside_its_sentence_resigned(ix: Path) -> None:
-    b = build_of(ix)
-    rows = np.load(b / "clauses.npy")
-    rows[0, 2] = 10**6
-    save_npy(b, "clauses.npy", rows)
-    assert_clean_error(ix, "clauses.npy", "outside its sentence")
-
-
 def test_passage_table_wrong_article_resigned(ix: Path) -> None:
     b = build_of(ix)
     rows = np.load(b / "passages.npy")
@@ -247,11 +232,23 @@ def test_bm25_garbage_resigned(ix: Path) -> None:
     assert "unreadable" in assert_clean_error(ix, "bm25")
 
 
-def test_term_df_garbage_resigned(ix: Path) -> None:
+def test_passage_terms_garbage_resigned_costs_an_update_only_a_reanalysis(
+    ix: Path, tmp_path: Path
+) -> None:
+    # the analysed terms serve builds, not questions: answering works, and the next update
+    # analyses every article again instead of reusing them
     b = build_of(ix)
-    (b / "term_df.json").write_text("[1, 2", encoding="utf-8")
-    resign(b, "term_df.json")
-    assert "corrupt" in assert_clean_error(ix, "term_df.json")
+    (b / "terms.json").write_text("[1, 2", encoding="utf-8")
+    resign(b, "terms.json")
+    code, out, _ = ask(ix)
+    assert code == 0 and "Error" not in out
+    kept = [a for a in load_index(ix).articles if a.id != "a3"]
+    build_index(kept, ix, embedder=HashEmbedder(), progress=False)
+    build_index(kept, tmp_path / "fresh", embedder=HashEmbedder(), progress=False)
+    query = ["worker", "bridg", "place2"]
+    assert np.allclose(
+        load_index(ix).bm25.get_scores(query), load_index(tmp_path / "fresh").bm25.get_scores(query)
+    )
 
 
 # -- the manifest ----------------------------------------------------------------------------------

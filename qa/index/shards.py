@@ -219,6 +219,41 @@ class PreviousBuild:
         self.passage_articles = (
             np.asarray(self.prows[:, 0]) if len(self.prows) else np.zeros(0, np.int64)
         )
+        self._terms: tuple[np.ndarray, np.ndarray, list[str]] | None = None
+        self._terms_read = False
+
+    def passage_terms(self) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+        """The build's analysed passage terms: (rows, offsets, vocabulary); None when they
+        cannot be read (then every article's terms are analysed again)."""
+        if not self._terms_read:
+            self._terms_read = True
+            try:
+                rows = np.load(self.path / TERMS, mmap_mode="r")
+                offsets = np.load(self.path / TERM_OFFSETS)
+                vocab = json.loads((self.path / VOCAB).read_text(encoding="utf-8"))["terms"]
+                ok = rows.ndim == 2 and len(offsets) == len(self.prows) + 1
+                ok = ok and int(offsets[-1]) == len(rows)
+                ok = ok and (not len(rows) or int(np.asarray(rows[:, 0]).max()) < len(vocab))
+                if ok:
+                    self._terms = (rows, offsets, [str(t) for t in vocab])
+            except (OSError, ValueError, KeyError, TypeError):
+                self._terms = None
+        return self._terms
+
+    def terms_of(
+        self, article_id: str, fingerprint: str, n_passages: int
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The (term id, count) rows of an unchanged article's passages and the rows per
+        passage, as the previous build stored them; None when it changed or is new."""
+        pos = self.pos.get(article_id)
+        terms = self.passage_terms()
+        if pos is None or terms is None or self.prints.get(article_id) != fingerprint:
+            return None
+        rows, offsets, _ = terms
+        p_lo, p_hi = np.searchsorted(self.passage_articles, [pos, pos + 1])
+        if p_hi - p_lo != n_passages:
+            return None
+        return np.array(rows[offsets[p_lo] : offsets[p_hi]]), np.diff(offsets[p_lo : p_hi + 1])
 
     def take(self, article: Article, fingerprint: str) -> Prepared | None:
         pos = self.pos.get(article.id)
@@ -407,118 +442,144 @@ def merge_tables(folder: Path, shards: Sequence[Path], dim: int) -> tuple[int, i
     return n_a, n_s, n_p
 
 
-def iter_shard_texts(
+# ---------------------------------------------------------------------------------------------
+# BM25 over passages, from analysed terms kept in the build
+
+TERMS = "passage_terms.npy"  # int32 rows (term id, count): each passage's distinct terms
+TERM_OFFSETS = "passage_terms_offsets.npy"  # int64: passage i's rows are [off[i], off[i + 1])
+VOCAB = "terms.json"  # {"terms": [...]}: term id -> term
+
+
+@dataclass
+class PassageTerms:
+    """Analysed passage terms, in (term id, count) rows with per-passage row counts."""
+
+    vocab: list[str]
+    ids: dict[str, int]
+
+    def add(self, text: str) -> np.ndarray:
+        """The (term id, count) rows of one passage input (``[""]`` when it has no term)."""
+        counts: dict[int, int] = {}
+        for term in analyze(text) or [""]:
+            tid = self.ids.get(term)
+            if tid is None:
+                tid = self.ids[term] = len(self.vocab)
+                self.vocab.append(term)
+            counts[tid] = counts.get(tid, 0) + 1
+        return np.asarray(list(counts.items()), dtype=np.int32).reshape(-1, 2)
+
+
+def _shard_articles(shard: Path) -> list[tuple[Article, str]]:
+    out = []
+    with (shard / "articles.jsonl").open(encoding="utf-8") as fh:
+        for line in fh:
+            row = json.loads(line)
+            fp = row.pop("fingerprint")
+            out.append((Article(**row), fp))
+    return out
+
+
+def write_passage_terms_and_bm25(
+    folder: Path,
     shards: Sequence[Path],
-) -> Iterator[tuple[list[str], list[str]]]:
-    """Per shard: the sentence texts and the passage inputs (as BM25 sees them), in order."""
-    for shard in shards:
-        arts = []
-        with (shard / "articles.jsonl").open(encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line)
-                arts.append(Article(**{k: v for k, v in row.items() if k != "fingerprint"}))
+    write_json: Callable[[Path, Any], None],
+    previous: PreviousBuild | None = None,
+) -> None:
+    """The analysed terms of every passage (``passage_terms.npy``, its offsets, ``terms.json``)
+    and the BM25 index over passages computed from them (``bm25/``). Articles unchanged since
+    ``previous`` take their passages' terms from it; only new or changed ones are analysed, so
+    adding or removing one article does not re-read the archive's text. Memory is bounded by a
+    shard, apart from the term table and the BM25 matrix themselves."""
+    old = previous.passage_terms() if previous is not None else None
+    terms = PassageTerms(list(old[2]) if old else [], {})
+    terms.ids = {t: i for i, t in enumerate(terms.vocab)}
+    tmp_dir = folder / ".terms-tmp"
+    tmp_dir.mkdir()
+    n_rows = n_docs = 0
+    for part, shard in enumerate(shards):
         s = np.load(shard / "sentences.npy")
         p = np.load(shard / "passages.npy")
-        sents = [arts[a].text[b:e] for a, b, e in s]
-        passes = [
-            passage_input(arts[a], arts[a].text[s[f][1] : s[last - 1][2]]) for a, f, last, _ in p
-        ]
-        yield sents, passes
-
-
-def write_term_df_and_bm25(
-    folder: Path, shards: Sequence[Path], write_json: Callable[[Path, Any], None]
-) -> None:
-    """Sentence document frequencies (term_df.json) and the BM25 index over passages (bm25/),
-    computed shard by shard. The BM25 matrix is the one in bm25s's own format (lucene idf,
-    k1=1.5, b=0.75), so ``bm25s.BM25.load`` reads it."""
-    from collections import Counter
-
-    df: Counter[str] = Counter()
-    n_sent = 0
-    vocab: dict[str, int] = {}
-    doc_lens: list[np.ndarray] = []  # per shard: tokens per passage (ids are kept on disk)
-    tmp_dir = folder / ".bm25-tmp"
-    tmp_dir.mkdir()
-    for i, (sents, passes) in enumerate(iter_shard_texts(shards)):
-        n_sent += len(sents)
-        for text in sents:
-            df.update(set(analyze(text)))
-        ids: list[int] = []
-        lens = np.empty(len(passes), dtype=np.int64)
-        for j, text in enumerate(passes):
-            toks = analyze(text) or [""]
-            for t in toks:
-                tid = vocab.get(t)
-                if tid is None:
-                    tid = vocab[t] = len(vocab)
-                ids.append(tid)
-            lens[j] = len(toks)
-        np.save(tmp_dir / f"{i}.ids.npy", np.asarray(ids, dtype=np.int32))
-        np.save(tmp_dir / f"{i}.lens.npy", lens)
-        doc_lens.append(lens)
-    write_json(folder / "term_df.json", {"sentences": n_sent, "df": dict(df)})
-    del df
-    write_bm25(
-        folder / "bm25",
-        tmp_dir,
-        len(doc_lens),
-        vocab,
-        np.concatenate(doc_lens) if doc_lens else np.zeros(0, np.int64),
-    )
+        p_art = p[:, 0]
+        rows: list[np.ndarray] = []
+        per_doc: list[np.ndarray] = []
+        for a_idx, (art, fp) in enumerate(_shard_articles(shard)):
+            lo, hi = np.searchsorted(p_art, [a_idx, a_idx + 1])
+            reused = previous.terms_of(art.id, fp, int(hi - lo)) if previous is not None else None
+            if reused is not None:
+                rows.append(reused[0])
+                per_doc.append(reused[1])
+                continue
+            for _, first, last, _ in p[lo:hi]:
+                text = passage_input(art, art.text[s[first][1] : s[last - 1][2]])
+                got = terms.add(text)
+                rows.append(got)
+                per_doc.append(np.asarray([len(got)], dtype=np.int64))
+        part_rows = np.concatenate(rows) if rows else np.zeros((0, 2), np.int32)
+        part_docs = np.concatenate(per_doc) if per_doc else np.zeros(0, np.int64)
+        np.save(tmp_dir / f"{part}.rows.npy", part_rows)
+        np.save(tmp_dir / f"{part}.docs.npy", part_docs)
+        n_rows += len(part_rows)
+        n_docs += len(part_docs)
+    fmt = np.lib.format
+    table = fmt.open_memmap(folder / TERMS, "w+", np.int32, (n_rows, 2))
+    counts = np.zeros(n_docs, dtype=np.int64)
+    r = d = 0
+    for part in range(len(shards)):
+        part_rows = np.load(tmp_dir / f"{part}.rows.npy")
+        part_docs = np.load(tmp_dir / f"{part}.docs.npy")
+        table[r : r + len(part_rows)] = part_rows
+        counts[d : d + len(part_docs)] = part_docs
+        r += len(part_rows)
+        d += len(part_docs)
     shutil.rmtree(tmp_dir)
+    offsets = np.zeros(n_docs + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    # terms no passage holds any more (removed articles) leave the vocabulary
+    df = np.bincount(table[:, 0], minlength=len(terms.vocab)) if n_rows else np.zeros(0, np.int64)
+    live = df > 0
+    if not live.all():
+        new_id = np.cumsum(live) - 1
+        table[:, 0] = new_id[table[:, 0]].astype(np.int32)
+        terms.vocab = [t for t, keep in zip(terms.vocab, live, strict=True) if keep]
+    table.flush()
+    np.save(folder / TERM_OFFSETS, offsets)
+    write_json(folder / VOCAB, {"terms": terms.vocab})
+    write_bm25(folder / "bm25", table, offsets, terms.vocab)
+    del table
 
 
 def write_bm25(
     out: Path,
-    tmp_dir: Path,
-    n_parts: int,
-    vocab: dict[str, int],
-    lens: np.ndarray,
+    table: np.ndarray,
+    offsets: np.ndarray,
+    vocab: Sequence[str],
     k1: float = 1.5,
     b: float = 0.75,
 ) -> None:
-    import math
-
+    """The BM25 index in bm25s's own format (lucene idf, ``k1``, ``b``), so that
+    ``bm25s.BM25.load`` reads it, from each document's (term id, count) rows: document ``i``
+    has rows ``table[offsets[i]:offsets[i + 1]]``, term ids index ``vocab``."""
     import bm25s
     import scipy.sparse as sp
 
-    n_docs = len(lens)
+    n_docs = len(offsets) - 1
     n_vocab = len(vocab)
+    ids = np.asarray(table[:, 0], dtype=np.int32)
+    tf = np.asarray(table[:, 1], dtype=np.float32)
+    rows = np.repeat(np.arange(n_docs, dtype=np.int32), np.diff(offsets))
+    cum = np.zeros(len(tf) + 1, dtype=np.float64)
+    np.cumsum(tf, out=cum[1:])
+    lens = cum[offsets[1:]] - cum[offsets[:-1]]  # tokens per document
     avg = np.float64(lens.mean()) if n_docs else np.float64(0.0)
-    # document frequencies
-    dfs = np.zeros(n_vocab, dtype=np.int64)
-    for i in range(n_parts):
-        ids = np.load(tmp_dir / f"{i}.ids.npy")
-        part_lens = np.load(tmp_dir / f"{i}.lens.npy")
-        doc = np.repeat(np.arange(len(part_lens)), part_lens)
-        pairs = np.unique(doc.astype(np.int64) * n_vocab + ids)
-        np.add.at(dfs, pairs % n_vocab, 1)
+    dfs = np.bincount(ids, minlength=n_vocab)
     idf = np.zeros(n_vocab, dtype=np.float32)
     nz = dfs > 0
-    idf[nz] = [math.log(1 + (n_docs - d + 0.5) / (d + 0.5)) for d in dfs[nz]]
-    data_parts, row_parts, col_parts = [], [], []
-    base = 0
-    for i in range(n_parts):
-        ids = np.load(tmp_dir / f"{i}.ids.npy")
-        part_lens = np.load(tmp_dir / f"{i}.lens.npy")
-        doc = np.repeat(np.arange(len(part_lens), dtype=np.int64), part_lens)
-        pairs, tf = np.unique(doc * n_vocab + ids, return_counts=True)
-        rows = pairs // n_vocab
-        cols = (pairs % n_vocab).astype(np.int32)
-        tf32 = tf.astype(np.float32)
-        l_d = part_lens[rows]
-        tfc = tf32 / (k1 * ((1 - b) + b * l_d / avg) + tf32)
-        data_parts.append((idf[cols] * tfc).astype(np.float32))
-        row_parts.append((rows + base).astype(np.int32))
-        col_parts.append(cols)
-        base += len(part_lens)
-    data = np.concatenate(data_parts) if data_parts else np.zeros(0, np.float32)
-    rows = np.concatenate(row_parts) if row_parts else np.zeros(0, np.int32)
-    cols = np.concatenate(col_parts) if col_parts else np.zeros(0, np.int32)
-    del data_parts, row_parts, col_parts
-    matrix = sp.csc_matrix((data, (rows, cols)), shape=(n_docs, n_vocab), dtype=np.float32)
-    del data, rows, cols
+    idf[nz] = np.log(1 + (n_docs - dfs[nz] + 0.5) / (dfs[nz] + 0.5))
+    l_d = lens[rows].astype(np.float32)
+    data = (idf[ids] * (tf / (k1 * ((1 - b) + b * l_d / np.float32(avg)) + tf))).astype(np.float32)
+    del tf, l_d
+    matrix = sp.csc_matrix((data, (rows, ids)), shape=(n_docs, n_vocab), dtype=np.float32)
+    del data, rows, ids
     retriever = bm25s.BM25()
     retriever.scores = {
         "data": matrix.data,
@@ -526,9 +587,9 @@ def write_bm25(
         "indptr": matrix.indptr,
         "num_docs": n_docs,
     }
-    full_vocab = dict(vocab)
+    full_vocab = {t: i for i, t in enumerate(vocab)}
     if "" not in full_vocab:
-        full_vocab[""] = max(full_vocab.values(), default=-1) + 1
+        full_vocab[""] = n_vocab
     retriever.vocab_dict = full_vocab
     retriever.nonoccurrence_array = None
     retriever.save(str(out), show_progress=False)

@@ -11,8 +11,6 @@ Layout of an index folder::
         sentences.npy      int64 rows: article, start, end
         passages.npy       int64 rows: article, first sentence, last sentence + 1, tokens
         passage_vectors.npy / sentence_vectors.npy   float16 embeddings (reused by updates)
-        clauses.npy        int64 rows: sentence, start, end of each clause (qa.index.clauses)
-        clause_vectors.npy float16 clause embeddings (small indexes only)
         passages.faiss     the FAISS index over passage vectors
         bm25/              bm25s index over passages
 
@@ -45,8 +43,6 @@ from qa.index.ann import APPROX_THRESHOLD as APPROX_THRESHOLD
 from qa.index.ann import FAISS_KINDS as FAISS_KINDS
 from qa.index.ann import DenseIndex, build_vector_index, faiss_kind, knobs
 from qa.index.ann import make_faiss_index as make_faiss_index
-from qa.index.clauses import clause_ranges, write_clauses
-from qa.index.clauses import encoder as clause_encoder
 from qa.index.shards import (
     SHARD_SIZE,
     WORK,
@@ -64,8 +60,8 @@ from qa.index.shards import (
     scan,
     shard_meta,
     work_key,
+    write_passage_terms_and_bm25,
     write_shard,
-    write_term_df_and_bm25,
 )
 from qa.ingest.chunking import ChunkParams
 from qa.ingest.corpus import iter_files
@@ -73,9 +69,8 @@ from qa.types import Article, Passage, Sentence
 
 _T = TypeVar("_T")
 FORMAT = "qa-index"
-FORMAT_VERSION = (
-    3  # 2: clause vectors (qa.index.clauses); 3: accent-free BM25 terms (qa.ingest.text.fold)
-)
+# 2: clause vectors; 3: accent-free BM25 terms (qa.ingest.text.fold); 4: no clause vectors
+FORMAT_VERSION = 4
 MMAP_PASSAGES = 200_000  # indexes this large keep their float16 vectors memory-mapped
 _REBUILD_HINT = "run `qa index --rebuild PATH...` to rebuild it"
 
@@ -104,12 +99,8 @@ class Index:
     faiss_index: Any
     bm25: Any
     sentence_passage: np.ndarray  # sentence -> first passage holding it
-    term_df: dict[str, int] = field(default_factory=dict)  # sentence document frequencies
     article_pos: dict[str, int] = field(default_factory=dict)
     fingerprints: dict[str, str] = field(default_factory=dict)
-    clause_rows: np.ndarray | None = None  # (sentence, start, end) per clause; None: no clauses
-    clause_vectors: np.ndarray | None = None  # float32, normalised, one row per clause
-    clause_span: np.ndarray | None = None  # per sentence: [first, last) clause rows
     _slices: dict[int, tuple[tuple[int, int], tuple[int, int]]] | None = field(
         default=None, repr=False
     )
@@ -332,10 +323,11 @@ def build_index(
         prev_build: Path | None = None
         prev_manifest: dict[str, Any] | None = None
         if not rebuild:
-            with contextlib.suppress(IndexLoadError):
-                prev_build = current_build(index_dir)
-                prev_manifest = read_manifest(prev_build)
-                _check_files(prev_build, prev_manifest, verify_hashes=False)
+            with contextlib.suppress(IndexLoadError):  # a broken current build is not reused
+                build = current_build(index_dir)
+                manifest = read_manifest(build)
+                _check_files(build, manifest, verify_hashes=False, required=_REUSED_FILES)
+                prev_build, prev_manifest = build, manifest
         embedder = embedder or make_embedder(model)
         identity = embedder.identity()
         chunking = _chunk_manifest(chunk)
@@ -355,7 +347,8 @@ def build_index(
             n_prev = int(prev_manifest["counts"]["passages"])
             structural = {k: v for k, v in params.items() if k not in _KNOB_NAMES}
             same = (
-                prints == prev_manifest["articles"]
+                _complete(prev_build, prev_manifest)
+                and prints == prev_manifest["articles"]
                 and _faiss_kind(faiss_kind, n_prev) == old["kind"]
                 and all(old.get("params", {}).get(k) == v for k, v in structural.items())
             )
@@ -444,7 +437,6 @@ def build_index(
                 faiss_kind,
                 params,
                 previous=previous if previous is not None else None,
-                encode=clause_encoder(embedder),
                 manifest_extra={
                     "model": identity,
                     "tokenizer": {"name": "cl100k_base", "sha256": _tokenizer_hash()},
@@ -562,7 +554,6 @@ def _write_build(
     previous: PreviousBuild | None,
     manifest_extra: dict[str, Any],
     progress: bool = False,
-    encode: Callable[[list[str]], np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Merge finished shards into a complete build in ``folder`` (tables, vectors, FAISS, BM25,
     term frequencies, manifest). Memory is bounded by a shard, apart from the vector index and
@@ -585,10 +576,7 @@ def _write_build(
     del pv
     faiss.write_index(faiss_index, str(folder / "passages.faiss"))
     del faiss_index
-    write_term_df_and_bm25(folder, shards, _write_json)
-    n_c = 0
-    if encode is not None:
-        n_c = write_clauses(folder, encode, dim, previous.path if previous is not None else None)
+    write_passage_terms_and_bm25(folder, shards, _write_json, previous)
     files = {}
     for p in sorted(folder.rglob("*")):
         if p.is_file():
@@ -599,7 +587,7 @@ def _write_build(
     prints: dict[str, str] = {}
     for shard in shards:
         prints.update(shard_meta(shard)["articles"])
-    counts = {"articles": n_a, "passages": n_p, "sentences": n_s, "clauses": n_c}
+    counts = {"articles": n_a, "passages": n_p, "sentences": n_s}
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -696,9 +684,11 @@ def read_manifest(build: Path) -> dict[str, Any]:
         raise IndexLoadError(f"{path} is not a qa index manifest; {_REBUILD_HINT}")
     version = manifest.get("format_version")
     if version != FORMAT_VERSION:
+        older = isinstance(version, int) and version < FORMAT_VERSION
+        by = "an older" if older and not isinstance(version, bool) else "another"
         raise IndexLoadError(
             f"{path} has index format version {version!r}, this qa reads version "
-            f"{FORMAT_VERSION}; {_REBUILD_HINT}"
+            f"{FORMAT_VERSION} (the index was built by {by} qa); {_REBUILD_HINT}"
         )
     for key in ("model", "counts", "files", "articles", "chunking", "faiss"):
         if not isinstance(manifest.get(key), dict):
@@ -728,13 +718,38 @@ _REQUIRED_FILES = (
     "sentence_vectors.npy",
     "passage_vectors.npy",
     "passages.faiss",
-    "term_df.json",
+    "passage_terms.npy",
+    "passage_terms_offsets.npy",
+    "terms.json",
 )
 
 
-def _check_files(build: Path, manifest: dict[str, Any], verify_hashes: bool) -> None:
+# what an update takes from the current build (the rest it can make again)
+_REUSED_FILES = (
+    "articles.jsonl",
+    "sentences.npy",
+    "passages.npy",
+    "sentence_vectors.npy",
+    "passage_vectors.npy",
+)
+
+
+def _complete(build: Path, manifest: dict[str, Any]) -> bool:
+    try:
+        _check_files(build, manifest, verify_hashes=False)
+    except IndexLoadError:
+        return False
+    return True
+
+
+def _check_files(
+    build: Path,
+    manifest: dict[str, Any],
+    verify_hashes: bool,
+    required: Sequence[str] = (*_REQUIRED_FILES, "bm25/"),
+) -> None:
     listed = manifest["files"]
-    for rel in (*_REQUIRED_FILES, "bm25/"):
+    for rel in required:
         if not any(k == rel or (rel.endswith("/") and k.startswith(rel)) for k in listed):
             raise IndexLoadError(
                 f"{build / 'manifest.json'} does not list {rel} (edited?); {_REBUILD_HINT}"
@@ -892,12 +907,6 @@ def load_index(
         raise IndexLoadError(
             f"{build}: passages point outside the article table; {_REBUILD_HINT}"
         ) from err
-    try:
-        term_df = json.loads((build / "term_df.json").read_text(encoding="utf-8"))["df"]
-    except (OSError, ValueError, KeyError, TypeError) as err:
-        raise IndexLoadError(
-            f"{build / 'term_df.json'} is corrupt ({err}); {_REBUILD_HINT}"
-        ) from err
     index = Index(
         build,
         manifest,
@@ -909,47 +918,9 @@ def load_index(
         faiss_index,
         bm25,
         sentence_passage,
-        term_df,
     )
     index.fingerprints = prints
-    if "clauses.npy" in manifest["files"]:
-        _load_clauses(index, build, int(manifest["counts"].get("clauses", -1)), dim, len(srows))
     return index
-
-
-def _load_clauses(index: Index, build: Path, count: int, dim: int, n_sentences: int) -> None:
-    rows = _load_npy(build / "clauses.npy", np.int64, 3)
-    vecs = _load_npy(build / "clause_vectors.npy", np.float32)
-    for name, got in (("clauses.npy", len(rows)), ("clause_vectors.npy", len(vecs))):
-        if got != count:
-            raise IndexLoadError(
-                f"{build / name} holds {got} clauses but {build / 'manifest.json'} says {count} "
-                f"(count mismatch); {_REBUILD_HINT}"
-            )
-    if vecs.ndim != 2 or (len(vecs) and vecs.shape[1] != dim) or not np.isfinite(vecs).all():
-        raise IndexLoadError(
-            f"{build / 'clause_vectors.npy'} does not hold finite {dim}-d vectors; {_REBUILD_HINT}"
-        )
-    if len(rows):
-        sids = rows[:, 0]
-        ok = (sids >= 0) & (sids < n_sentences)
-        if not ok.all() or (np.diff(sids) < 0).any():
-            raise IndexLoadError(
-                f"{build / 'clauses.npy'}: clause rows point outside the sentence table; "
-                f"{_REBUILD_HINT}"
-            )
-        sent = np.asarray(
-            [(index.sentences[int(i)].start, index.sentences[int(i)].end) for i in sids]
-        )
-        if (
-            (rows[:, 1] < sent[:, 0]) | (rows[:, 2] > sent[:, 1]) | (rows[:, 1] >= rows[:, 2])
-        ).any():
-            raise IndexLoadError(
-                f"{build / 'clauses.npy'}: a clause lies outside its sentence; {_REBUILD_HINT}"
-            )
-    index.clause_rows = rows
-    index.clause_vectors = vecs
-    index.clause_span = clause_ranges(rows, n_sentences)
 
 
 def _sentence_passage(prows: np.ndarray, n_sentences: int) -> np.ndarray:

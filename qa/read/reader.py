@@ -51,7 +51,7 @@ class ReaderParams:
     confidence: LinearScorer
     threshold: float  # abstain below this confidence
     read: int = 5  # candidates the model reads
-    passages: int = 10  # top passages whose sentences are candidates
+    passages: int = 20  # top passages whose sentences are candidates (10 until the archive)
     fitted: dict[str, Any] = field(default_factory=dict)  # how and on what it was fitted
 
     @classmethod
@@ -63,7 +63,7 @@ class ReaderParams:
             LinearScorer.from_dict(data["confidence"]),
             float(data["threshold"]),
             int(data.get("read", 5)),
-            int(data.get("passages", 10)),
+            int(data.get("passages", cls.passages)),
             dict(data.get("fitted", {})),
         )
 

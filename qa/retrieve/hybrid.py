@@ -50,7 +50,10 @@ class HybridRetriever:
     BM25 score among the query's candidates, so both live in [0, 1].
     """
 
-    def __init__(self, index: Index, dense_weight: float = 0.6, depth: int = 40) -> None:
+    # depth: candidates from each side; 100 rather than 40 lets a passage that is fair on both
+    # sides reach the top in a large archive (squad2-dev-5 in the 40,000-passage archive:
+    # answered right 0.736 -> 0.745 with 20 passages read; unchanged on its own articles)
+    def __init__(self, index: Index, dense_weight: float = 0.6, depth: int = 100) -> None:
         self.index = index
         self.dense_weight = dense_weight
         self.depth = depth

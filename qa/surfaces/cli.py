@@ -510,17 +510,13 @@ def _eval_assistant(
     model: str,
     quiet: bool,
 ) -> Any:
-    from qa.pipeline import Assistant
+    from qa.evaluation import eval_assistant
 
     settings = _settings()
-    folder = questions if questions.is_dir() else questions.parent
-    sources = [str(p) for p in corpus]
-    if not sources and (folder / "corpus.jsonl").is_file():
-        sources = [str(folder / "corpus.jsonl")]
-    if sources:
-        target = index_dir or settings.data_dir / "eval-index" / f"{folder.name}-{model}"
-        return Assistant.ensure(sources, target, model=model, progress=not quiet)
-    return load_assistant(index_dir, quiet=quiet)
+    assistant = eval_assistant(
+        questions, corpus, settings.data_dir, index_dir=index_dir, model=model, progress=not quiet
+    )
+    return assistant if assistant is not None else load_assistant(index_dir, quiet=quiet)
 
 
 @main.group("train")
