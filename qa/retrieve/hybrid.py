@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
 
 from qa.index.store import Index
 from qa.ingest.text import analyze
+
+MASK_CACHE = 256  # filter masks kept (a story page's scope is one)
 
 
 @dataclass(frozen=True)
@@ -57,14 +61,23 @@ class HybridRetriever:
         self.index = index
         self.dense_weight = dense_weight
         self.depth = depth
-        self._allowed_cache: dict[Filters, np.ndarray] = {}
+        # filters -> passage mask; bounded, since every story page's widget asks with its own
+        self._allowed_cache: OrderedDict[Filters, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
 
     def _allowed(self, filters: Filters) -> np.ndarray:
-        if filters not in self._allowed_cache:
-            ok_articles = {a.id for a in self.index.articles if filters.allows(a.meta())}
-            mask = np.array([p.article_id in ok_articles for p in self.index.passages], dtype=bool)
+        with self._lock:
+            mask = self._allowed_cache.get(filters)
+            if mask is not None:
+                self._allowed_cache.move_to_end(filters)
+                return mask
+        ok_articles = {a.id for a in self.index.articles if filters.allows(a.meta())}
+        mask = np.array([p.article_id in ok_articles for p in self.index.passages], dtype=bool)
+        with self._lock:
             self._allowed_cache[filters] = mask
-        return self._allowed_cache[filters]
+            if len(self._allowed_cache) > MASK_CACHE:
+                self._allowed_cache.popitem(last=False)
+        return mask
 
     def search(
         self, query: str, qvec: np.ndarray, k: int = 8, filters: Filters | None = None
