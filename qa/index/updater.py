@@ -18,8 +18,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qa.embed.embedder import Embedder
-from qa.errors import BuildBusyError, IndexLoadError, QAError
-from qa.index.store import BuildReport, build_index, current_build, read_manifest
+from qa.errors import (
+    ArticleConflictError,
+    ArticleNotFoundError,
+    BuildBusyError,
+    IndexLoadError,
+    QAError,
+)
+from qa.index.store import BuildReport, Index, build_index, current_build, read_manifest
 from qa.ingest.inbox import Inbox
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,21 @@ def build_inputs(index_dir: str | Path) -> list[str]:
             "updated article by article; build it with `qa index PATH...` first"
         )
     return inputs + inbox.inputs()
+
+
+def check_pushed(index: Index | None, inbox: Inbox, article_id: str, *, must_exist: bool) -> None:
+    """Whether ``article_id`` may be changed through qa: :class:`ArticleConflictError` when it
+    comes from the newsroom's own files (changed there, not here), and, with ``must_exist``,
+    :class:`ArticleNotFoundError` when qa holds no pushed article of that id."""
+    if inbox.holds(article_id):
+        return
+    if index is not None and article_id in index.article_pos:
+        raise ArticleConflictError(
+            f"article {article_id!r} comes from {index.article(article_id).path}, which qa does "
+            "not manage; change or delete that file and run `qa index`"
+        )
+    if must_exist:
+        raise ArticleNotFoundError(f"no article {article_id!r}")
 
 
 @dataclass(frozen=True)
@@ -140,4 +161,4 @@ class IndexUpdater:
             return Outcome(report)
 
 
-__all__ = ["IndexUpdater", "Outcome", "build_inputs"]
+__all__ = ["IndexUpdater", "Outcome", "build_inputs", "check_pushed"]

@@ -81,6 +81,22 @@ REPORTS: dict[str, tuple[str, tuple[str, ...], str]] = {
 }
 
 
+def _rating_row(row: dict[str, Any], day: str) -> tuple[Any, ...]:
+    """A ``ratings`` table row from a rating record (as :meth:`Activity.record_rating` makes)."""
+    cites = row.get("citations")
+    return (
+        str(row.get("time", "")),
+        day,
+        str(row.get("surface", "")),
+        row["rating"],
+        row.get("question"),
+        row.get("answer"),
+        row.get("short_answer"),
+        int(bool(row.get("abstained"))),
+        None if cites is None else json.dumps(cites, ensure_ascii=False),
+    )
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
@@ -163,22 +179,8 @@ class Activity:
         return row
 
     def _insert_rating(self, row: dict[str, Any], day: str) -> None:
-        cites = row.get("citations")
         self._write(
-            "INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    row["time"],
-                    day,
-                    row.get("surface", ""),
-                    row["rating"],
-                    row.get("question"),
-                    row.get("answer"),
-                    row.get("short_answer"),
-                    int(bool(row.get("abstained"))),
-                    None if cites is None else json.dumps(cites, ensure_ascii=False),
-                )
-            ],
+            "INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", [_rating_row(row, day)]
         )
 
     def record_change(self, who: str, action: str, article_id: str, outcome: str) -> None:
@@ -205,21 +207,9 @@ class Activity:
             if not self.log_questions:
                 for key in ("question", "answer", "short_answer", "citations"):
                     rec[key] = None
+            day = str(rec.get("time", ""))[:10]
             db.execute(
-                "INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    str(rec.get("time", "")),
-                    str(rec.get("time", ""))[:10],
-                    str(rec.get("surface", "")),
-                    rec["rating"],
-                    rec.get("question"),
-                    rec.get("answer"),
-                    rec.get("short_answer"),
-                    int(bool(rec.get("abstained"))),
-                    None
-                    if rec.get("citations") is None
-                    else json.dumps(rec["citations"], ensure_ascii=False),
-                ),
+                "INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", _rating_row(rec, day)
             )
         db.execute("COMMIT")
         legacy.rename(legacy.with_name(LEGACY_FEEDBACK + ".imported"))

@@ -217,9 +217,9 @@ def remove_cmd(article_id: str, index_dir: Path | None) -> None:
     import getpass
 
     from qa.embed.embedder import make_embedder
-    from qa.errors import ArticleConflictError, ArticleNotFoundError, IndexLoadError
+    from qa.errors import IndexLoadError
     from qa.index.store import build_index, load_index
-    from qa.index.updater import build_inputs
+    from qa.index.updater import build_inputs, check_pushed
     from qa.ingest.inbox import Inbox
     from qa.surfaces.activity import Activity
 
@@ -230,13 +230,7 @@ def remove_cmd(article_id: str, index_dir: Path | None) -> None:
         index = load_index(target)
     except IndexLoadError:
         index = None
-    if not inbox.holds(article_id):
-        if index is not None and article_id in index.article_pos:
-            raise ArticleConflictError(
-                f"article {article_id!r} comes from {index.article(article_id).path}, which qa "
-                "does not manage; delete that file and run `qa index`"
-            )
-        raise ArticleNotFoundError(f"no article {article_id!r} in {target}")
+    check_pushed(index, inbox, article_id, must_exist=True)
     model = index.model_name if index is not None else settings.model
     inbox.remove(article_id)
     report = build_index(

@@ -24,7 +24,7 @@ from qa.errors import (
     InvalidArticleError,
     QAError,
 )
-from qa.index.updater import IndexUpdater, Outcome, build_inputs
+from qa.index.updater import IndexUpdater, Outcome, build_inputs, check_pushed
 from qa.ingest.corpus import (
     ArticleProblem,
     article_fingerprint,
@@ -178,12 +178,7 @@ def article_routes(
                 status_code=413,
             )
         article = parse_article(article_id, body, request.headers.get("content-type", ""))
-        index = live.assistant.index
-        if article_id in index.article_pos and not inbox.holds(article_id):
-            raise ArticleConflictError(
-                f"article {article_id!r} comes from {index.article(article_id).path}, which qa "
-                "does not manage; change that file and run `qa index`"
-            )
+        check_pushed(live.assistant.index, inbox, article_id, must_exist=False)
         check_updatable()
         previous = inbox.get(article_id)
         await asyncio.to_thread(inbox.put, article)
@@ -201,14 +196,7 @@ def article_routes(
         409 the article comes from a file qa does not manage."""
         if denied := refuse(request):
             return denied
-        index = live.assistant.index
-        if not inbox.holds(article_id):
-            if article_id in index.article_pos:
-                raise ArticleConflictError(
-                    f"article {article_id!r} comes from {index.article(article_id).path}, which "
-                    "qa does not manage; delete that file and run `qa index`"
-                )
-            raise ArticleNotFoundError(f"no article {article_id!r}")
+        check_pushed(live.assistant.index, inbox, article_id, must_exist=True)
         check_updatable()
         previous = inbox.get(article_id)
         await asyncio.to_thread(inbox.remove, article_id)
