@@ -12,7 +12,14 @@ import pytest
 
 from qa.read.model import ReaderModel
 from qa.training.calibrate import choose_threshold, ece, fit_logistic
-from qa.training.data import build_pairs, gold_sentence, read_jsonl_set, read_squad
+from qa.training.data import (
+    Question,
+    build_pairs,
+    gold_sentence,
+    read_jsonl_set,
+    read_squad,
+    swapped_pairs,
+)
 from qa.training.reader import TrainConfig, train
 
 PARAGRAPH = (
@@ -94,6 +101,30 @@ def test_pairs_label_the_gold_sentence_and_its_span(tmp_path: Path) -> None:
     assert neg and all(p.label == 0 for p in neg)
 
 
+def _question(paragraph: str, question: str, answer: str, article: str = "Tarn") -> Question:
+    from qa.ingest.text import split_sentences
+
+    at = paragraph.index(answer)
+    sents = tuple(split_sentences(paragraph))
+    return Question(question, question, "Tarn bridge", article, paragraph, sents, ((at, answer),))
+
+
+def test_swapped_questions_change_what_the_gold_sentence_holds() -> None:
+    other = "The old ferry across the Tarn stopped in 1925. Its last pilot was Louis Garric."
+    qs = [
+        _question(PARAGRAPH, "What was finished in 1912?", "The bridge"),
+        _question(other, "Who was the last pilot?", "Louis Garric"),
+    ]
+    pairs = swapped_pairs(qs, share=1.0, seed=3)
+    # the year its gold sentence holds, swapped for the one year of the article the paragraph
+    # lacks; the second question has nothing of its gold sentence to swap (a name opening it,
+    # "Who", says nothing) and makes no pair
+    assert [(p.question, p.sentence, p.label) for p in pairs] == [
+        ("What was finished in 1925?", "The bridge over the Tarn was finished in 1912.", 0)
+    ]
+    assert swapped_pairs(qs, share=0.0, seed=3) == []
+
+
 def test_calibration_helpers() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 1))
@@ -134,3 +165,14 @@ def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
         "Who designed the bridge?", ["Tarn bridge"], ["It was designed by Elise Marchand."]
     )
     assert 0 <= r.start < r.end
+    # stage 2 starts from stage 1's weights, with made-up unanswerable questions
+    stage2 = replace(
+        cfg,
+        work_dir=str(tmp_path / "work2"),
+        out_dir=str(tmp_path / "model2"),
+        init_from=str(tmp_path / "work" / "checkpoint.pt"),
+        swapped=1.0,
+        max_minutes=0.0,
+    )
+    assert train(stage2) == tmp_path / "model2" / "model.onnx"
+    assert json.loads((tmp_path / "model2" / "manifest.json").read_text())["config"]["swapped"]

@@ -546,6 +546,50 @@ def train_reader_cmd(
     click.echo(str(train(cfg)))
 
 
+@train_group.command("answerability")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Model folder.")
+@click.option("--work", type=click.Path(path_type=Path), default=None, help="Checkpoints.")
+@click.option("--questions", type=click.IntRange(1), default=3000, show_default=True)
+@click.option(
+    "--swapped",
+    type=click.FloatRange(0.0, 1.0),
+    default=1.0,
+    show_default=True,
+    help="Share of the questions also made unanswerable (0: the ablation).",
+)
+@click.option("--max-minutes", type=float, default=0.0, help="Stop and checkpoint after this.")
+def train_answerability_cmd(
+    out: Path | None, work: Path | None, questions: int, swapped: float, max_minutes: float
+) -> None:
+    """Stage 2 of the reader: from `qa train reader`'s weights, train on SQuAD questions it has
+    not seen, each also made unanswerable by a swapped name or number, with the SQuAD 2.0
+    unanswerables again (resumes from the last checkpoint); export to ONNX."""
+    import logging
+
+    from qa.read.model import model_dir
+    from qa.training.reader import TrainConfig, train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    settings = _settings()
+    data = settings.shared_dir / "datasets"
+    stage1 = settings.cache_dir / "train" / "reader" / "checkpoint.pt"
+    if not stage1.is_file():
+        raise click.ClickException(f"{stage1} is missing: run `qa train reader` first")
+    cfg = TrainConfig(
+        squad_train=str(data / "squad-v1.1-train" / "train-v1.1.json.gz"),
+        squad2_other=str(data / "squad2-dev-other-20"),
+        out_dir=str(out or model_dir()),
+        work_dir=str(work or settings.cache_dir / "train" / "answerability"),
+        squad_questions=questions,
+        squad_skip=18000,
+        swapped=swapped,
+        lr=3e-5,
+        init_from=str(stage1),
+        max_minutes=max_minutes,
+    )
+    click.echo(str(train(cfg)))
+
+
 @train_group.command("calibrate")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="params.json path.")
 @click.option("--work", type=click.Path(path_type=Path), default=None, help="Cached readings.")

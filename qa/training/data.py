@@ -162,3 +162,74 @@ def build_pairs(questions: list[Question], seed: int, hard: int = 2, easy: int =
         others = [t for t in rng.sample(pool, min(12, len(pool))) if t not in q.paragraph]
         out.extend(pairs_for(q, rng, others, hard, easy))
     return out
+
+
+# -- made-up unanswerable questions ---------------------------------------------------------------
+# SQuAD 2.0's adversarial unanswerable questions are mostly an answerable question with one
+# thing changed (an entity or a number swapped, a negation, an antonym). Only 3,208 real ones
+# can be had here, so more are made the way the commonest kinds were: a name or a number of the
+# question that its gold sentence holds is swapped for another of the same kind from elsewhere in
+# the article, which the paragraph does not hold. The gold sentence no longer answers it.
+_SWAPPABLE = {
+    "year": re.compile(r"\b1\d{3}\b|\b20\d{2}\b"),
+    "number": re.compile(r"\b\d+(?:[.,]\d+)*\b"),
+    "name": re.compile(r"\b[A-Z][\w'’-]*(?:\s+(?:of\s+|the\s+|de\s+)?[A-Z][\w'’-]*)*"),
+}
+
+
+def _spans(kind: str, text: str, start: int = 0, end: int | None = None) -> list[str]:
+    """The ``kind`` spans of ``text[start:end]``, not counting one that opens it (a capital
+    there says nothing)."""
+    stop = len(text) if end is None else end
+    found = [m.group(0) for m in _SWAPPABLE[kind].finditer(text, start, stop) if m.start() > start]
+    if kind == "number":
+        found = [f for f in found if not _SWAPPABLE["year"].fullmatch(f)]
+    return found
+
+
+def _holds(text: str, span: str) -> bool:
+    return re.search(r"(?<!\w)" + re.escape(span) + r"(?!\w)", text) is not None
+
+
+def swapped_question(q: Question, pool: dict[str, list[str]], rng: random.Random) -> str | None:
+    """``q`` with one year, number or name that its gold sentence holds swapped for another of
+    the same kind from ``pool`` (the article's) that its paragraph does not hold; ``None`` when
+    there is none to swap. The title is kept."""
+    gold = gold_sentence(q)
+    if gold < 0:
+        return None
+    s, e = q.sentences[gold]
+    sentence = q.paragraph[s:e]
+    for kind in rng.sample(list(_SWAPPABLE), len(_SWAPPABLE)):
+        mine = [m for m in _spans(kind, q.question) if m != q.title and _holds(sentence, m)]
+        others = sorted({o for o in pool.get(kind, ()) if o not in q.paragraph})
+        if mine and others:
+            old = rng.choice(mine)
+            return q.question.replace(old, rng.choice(others), 1)
+    return None
+
+
+def swapped_pairs(questions: list[Question], share: float, seed: int) -> list[Pair]:
+    """Negatives made from about ``share`` of the answerable ``questions``: the swapped question
+    paired with the original's gold sentence."""
+    rng = random.Random(seed)
+    pools: dict[str, dict[str, set[str]]] = {}
+    seen: set[tuple[str, str]] = set()
+    for q in questions:
+        if (q.article, q.paragraph[:64]) in seen:
+            continue
+        seen.add((q.article, q.paragraph[:64]))
+        art = pools.setdefault(q.article, {k: set() for k in _SWAPPABLE})
+        for kind in _SWAPPABLE:
+            for s, e in q.sentences:
+                art[kind].update(_spans(kind, q.paragraph, s, e))
+    out = []
+    for q in questions:
+        if not q.answers or rng.random() >= share:
+            continue
+        pool = {k: sorted(v) for k, v in pools.get(q.article, {}).items()}
+        changed = swapped_question(q, pool, rng)
+        if changed is not None:
+            s, e = q.sentences[gold_sentence(q)]
+            out.append(Pair(changed, q.title, q.paragraph[s:e], 0))
+    return out

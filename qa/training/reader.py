@@ -24,7 +24,14 @@ from typing import Any
 
 from qa.hashing import file_sha256
 from qa.read.encoding import encode_pairs, load_tokenizer, span_tokens
-from qa.training.data import Pair, Question, build_pairs, read_jsonl_set, read_squad
+from qa.training.data import (
+    Pair,
+    Question,
+    build_pairs,
+    read_jsonl_set,
+    read_squad,
+    swapped_pairs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +54,10 @@ class TrainConfig:
     span_weight: float = 0.5
     checkpoint_minutes: float = 4.0
     max_minutes: float = 0.0  # stop (after a checkpoint) when this budget is spent; 0: none
+    # stage 2 (answerability): start from stage 1's weights, on SQuAD questions it did not see
+    init_from: str = ""  # a checkpoint whose weights the run starts from
+    squad_skip: int = 0  # questions of the seeded SQuAD draw left out (stage 1 took them)
+    swapped: float = 0.0  # share of SQuAD questions also made unanswerable (data.swapped_pairs)
 
 
 def split_other(folder: Path, held_out: int, seed: int) -> tuple[list[Question], list[Question]]:
@@ -62,9 +73,11 @@ def training_pairs(cfg: TrainConfig) -> list[Pair]:
     rng = random.Random(cfg.seed)
     squad = list(read_squad(Path(cfg.squad_train)))
     rng.shuffle(squad)
-    squad = squad[: cfg.squad_questions]
+    squad = squad[cfg.squad_skip : cfg.squad_skip + cfg.squad_questions]
     other, _ = split_other(Path(cfg.squad2_other), cfg.calibration_articles, cfg.seed)
     pairs = build_pairs(squad + other, cfg.seed, cfg.hard, cfg.easy)
+    if cfg.swapped:
+        pairs += swapped_pairs(squad, cfg.swapped, cfg.seed)
     rng.shuffle(pairs)
     return pairs
 
@@ -119,6 +132,9 @@ def train(cfg: TrainConfig) -> Path:
     pairs = training_pairs(cfg)
     log.info("%d pairs (%.1f s)", len(pairs), time.time() - t_load)
     net = make_net(base)
+    if cfg.init_from:
+        net.load_state_dict(torch.load(cfg.init_from, weights_only=False)["net"])
+        log.info("starting from the weights of %s", cfg.init_from)
     batches = _batches(pairs, cfg.batch_size, cfg.seed)
     total = math.ceil(len(batches) * cfg.epochs)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01)
@@ -296,7 +312,7 @@ def write_card(folder: Path) -> Path:
         "",
         f"- SQuAD 1.1 train (`{man['data']['squad_train']['path']}`, sha256 "
         f"`{man['data']['squad_train']['sha256']}`): {cfg['squad_questions']} questions drawn "
-        "with the seed.",
+        f"with the seed (after the first {cfg.get('squad_skip', 0)}).",
         "- squad2-dev-other-20 (questions sha256 "
         f"`{man['data']['squad2_other']['questions_sha256']}`), all but "
         f"{cfg['calibration_articles']} articles, which are held out for calibration.",
@@ -311,9 +327,24 @@ def write_card(folder: Path) -> Path:
         f"Seed {cfg['seed']}, batch {cfg['batch_size']}, AdamW lr {cfg['lr']}, "
         f"{cfg['epochs']} epoch(s), warm-up {cfg['warmup']}, loss = BCE(relevance) + "
         f"{cfg['span_weight']} × (CE(start) + CE(end)). CPU only (2 cores); "
-        f"{man.get('train_minutes', '?')} minutes of training in all.",
+        f"{man.get('train_minutes', '?')} minutes of training.",
         "",
     ]
+    if cfg.get("init_from"):
+        stage1 = TrainConfig("", "", "", "")
+        lines[-1:] = [
+            "",
+            f"Stage 1, `qa train reader`: {stage1.squad_questions} SQuAD questions with the "
+            f"squad2-dev-other-20 training articles, lr {stage1.lr}, as above.",
+            f"Stage 2, `qa train answerability` (this model): from stage 1's weights, "
+            f"{cfg['squad_questions']} more SQuAD questions (after the first "
+            f"{cfg['squad_skip']} of the seeded draw), each also turned into an unanswerable "
+            "one by swapping a name or number its gold sentence holds for another of its "
+            "article's (`qa.training.data.swapped_pairs`, paired with that gold sentence as a "
+            f"negative: {cfg['swapped']:.0%} of the questions where one can be found), and the "
+            f"squad2-dev-other-20 training articles again (the settings above are this stage's).",
+            "",
+        ]
     if params:
         fitted = params.get("fitted", {})
         lines += [
