@@ -380,10 +380,8 @@ def floor_sentences_per_s(index_dir: Path, sample: int = 2000) -> float:
 
 
 def bench_memory(args: argparse.Namespace) -> list[dict[str, Any]]:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_scale import write_jsonl
-
     from qa.index.store import load_index
+    from tests.helpers import write_jsonl
 
     out = []
     for n in args.articles:

@@ -15,15 +15,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from test_web_api import LiveServer, settings_for
 
-from qa.config import PROJECT_ROOT
 from qa.embed.embedder import HashEmbedder
 from qa.index.store import build_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 from qa.surfaces.activity import Activity
 from qa.surfaces.web.app import create_app
+from tests.helpers import ROOT, LiveServer, settings_for
 
 pytestmark = pytest.mark.browser
 
@@ -36,7 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 TIMEOUT = 60_000  # ms; the machine may be busy
 
@@ -115,7 +114,7 @@ ADMIN_TOKEN = "e2e-editors-token"
 
 def cms_page(server: str, story: str) -> str:
     """examples/cms-page.html pointing at ``server``, its widget on story ``story``."""
-    html = (PROJECT_ROOT / "examples" / "cms-page.html").read_text(encoding="utf-8")
+    html = (ROOT / "examples" / "cms-page.html").read_text(encoding="utf-8")
     assert "http://127.0.0.1:7860" in html and 'data-article="ruto-kenya-remain-haiti"' in html
     html = html.replace('data-article="ruto-kenya-remain-haiti"', f'data-article="{story}"')
     return html.replace("http://127.0.0.1:7860", server)

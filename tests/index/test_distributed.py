@@ -11,10 +11,9 @@ import pytest
 
 from qa.embed.embedder import HashEmbedder
 from qa.index.store import build_index, load_index
+from tests.helpers import CountingEmbedder, write_jsonl
 
 ray = pytest.importorskip("ray")
-
-from test_scale import CountingEmbedder, write_jsonl  # noqa: E402
 
 
 @pytest.fixture(scope="module")

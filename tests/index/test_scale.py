@@ -5,8 +5,6 @@ loading. All with the hashing embedder; a few seconds in total."""
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,45 +19,7 @@ from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 from qa.retrieve.hybrid import Filters, HybridRetriever
 from qa.surfaces.cli import main
-
-WORDS = (
-    "the mayor said officers police harbor mission council budget storm workers bridge school "
-    "ferry report million percent government election court minister troops aid flood "
-    "hospital road port river village market drought rain vaccine strike union"
-).split()
-
-
-def write_jsonl(
-    path: Path, n: int, start: int = 0, seed: int = 0, words: Sequence[str] = WORDS
-) -> Path:
-    rng = random.Random(seed + start)
-    with path.open("a", encoding="utf-8") as fh:
-        for i in range(start, start + n):
-            sents = [
-                " ".join(rng.choice(words) for _ in range(rng.randint(6, 16))).capitalize() + "."
-                for _ in range(rng.randint(4, 30))
-            ]
-            row = {
-                "id": f"n{i}",
-                "title": f"Story {i}",
-                "text": " ".join(sents),
-                "source": rng.choice(["Gazette", "Times"]),
-                "date": f"2025-01-{i % 28 + 1:02d}",
-            }
-            fh.write(json.dumps(row) + "\n")
-    return path
-
-
-class CountingEmbedder(HashEmbedder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts = 0
-
-    def encode(
-        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
-    ) -> np.ndarray:
-        self.texts += len(texts)
-        return super().encode(texts, batch_size, progress)
+from tests.helpers import CountingEmbedder, write_jsonl
 
 
 def tables(ix_dir: Path) -> dict[str, object]:

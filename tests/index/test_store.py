@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,20 +12,7 @@ from qa.errors import IndexLoadError, QAError, StaleIndexError
 from qa.index.store import build_index, check_stale, current_build, ensure_fresh, load_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
-
-
-class CountingEmbedder(HashEmbedder):
-    """The hashing embedder, counting how many texts it was asked to embed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[int] = []
-
-    def encode(
-        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
-    ) -> np.ndarray:
-        self.calls.append(len(texts))
-        return super().encode(texts, batch_size, progress)
+from tests.helpers import CountingEmbedder
 
 
 def make_corpus(folder: Path, n: int = 3) -> Path:
