@@ -314,7 +314,8 @@ def bench_bm25(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def bench_build(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from qa.index.store import build_index, load_index
+    from qa.index.build import build_index
+    from qa.index.store import load_index
 
     rows_in = []
     for d in [ROOT / "index", *sorted((ROOT / "data" / "eval-index").glob("*"))]:

@@ -20,7 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from qa.config import BUNDLED_CORPUS
 from qa.embed.embedder import HashEmbedder
-from qa.index.store import build_index
+from qa.index.build import build_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 

@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from qa.embed.embedder import HashEmbedder
 from qa.errors import CorpusError, IndexLoadError, InputFileError, QuestionError
-from qa.index.store import build_index, load_index
+from qa.index.build import build_index
+from qa.index.store import load_index
 from qa.ingest.chunking import ChunkParams, chunk_article, sentence_table
 from qa.ingest.corpus import ArticleProblem, load_corpus, make_article
 from qa.ingest.text import (

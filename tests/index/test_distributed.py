@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from qa.embed.embedder import HashEmbedder
-from qa.index.store import build_index, load_index
+from qa.index.build import build_index
+from qa.index.store import load_index
 from tests.helpers import CountingEmbedder, write_jsonl
 
 ray = pytest.importorskip("ray")

@@ -12,9 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 import qa.index.ann
-import qa.index.store as qi
+import qa.index.build as qi
 from qa.embed.embedder import HashEmbedder
-from qa.index.store import build_index, current_build, load_index
+from qa.index.build import build_index
+from qa.index.format import current_build
+from qa.index.store import load_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 from qa.retrieve.hybrid import Filters, HybridRetriever

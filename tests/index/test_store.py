@@ -9,7 +9,10 @@ import pytest
 
 from qa.embed.embedder import HashEmbedder
 from qa.errors import IndexLoadError, QAError, StaleIndexError
-from qa.index.store import build_index, check_stale, current_build, ensure_fresh, load_index
+from qa.index.build import build_index
+from qa.index.format import current_build
+from qa.index.stale import check_stale, ensure_fresh
+from qa.index.store import load_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 from tests.helpers import CountingEmbedder
@@ -152,7 +155,7 @@ def test_crash_during_build_keeps_previous_index_and_leaves_no_debris(
     answer_before = Assistant.load(tmp_path / "ix").ask("How many bridges in Place2?").to_dict()
     (corpus / "a0.md").write_text("---\nid: a0\n---\nSomething else.\n", encoding="utf-8")
 
-    import qa.index.store as qi
+    import qa.index.build as qi
 
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")

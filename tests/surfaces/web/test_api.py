@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from qa.embed.embedder import HashEmbedder
-from qa.index.store import build_index
+from qa.index.build import build_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 from qa.surfaces.web.app import create_app

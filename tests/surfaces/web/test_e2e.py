@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from qa.embed.embedder import HashEmbedder
-from qa.index.store import build_index
+from qa.index.build import build_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 from qa.surfaces.activity import Activity
