@@ -86,7 +86,8 @@ def test_interrupted_build_resumes_from_finished_shards(
     news: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "ix"
-    build_index(None, target, inputs=[news], embedder=HashEmbedder(), progress=False)
+    fresh = CountingEmbedder()  # what one uninterrupted build embeds
+    build_index(None, target, inputs=[news], embedder=fresh, progress=False)
     before = current_build(target)
     corpus = tmp_path / "c"
     corpus.mkdir()
@@ -127,8 +128,6 @@ def test_interrupted_build_resumes_from_finished_shards(
         resume=True,
     )
     assert report.embedded_articles == 400  # counted over all shards, 150 of them from before
-    fresh = CountingEmbedder()
-    build_index(None, tmp_path / "once", inputs=[corpus], embedder=fresh, progress=False)
     assert emb2.texts < fresh.texts  # the finished shards were not embedded again
     assert first > 0
     same(tables(tmp_path / "fresh"), tables(target))
@@ -156,7 +155,8 @@ def recall_at_10(ix_dir: Path, exact_dir: Path, n: int = 50, **knobs: int) -> fl
     return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got, strict=True)]))
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivfpq"])
+# IVF-PQ training and re-scoring take seconds
+@pytest.mark.parametrize("kind", ["hnsw", pytest.param("ivfpq", marks=pytest.mark.slow)])
 def test_approximate_index_recall_knobs_and_filters(
     kind: str, news: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -228,6 +228,7 @@ def test_auto_goes_approximate_only_above_the_threshold(
     assert load_index(tmp_path / "ix").manifest["faiss"]["kind"] == "hnsw"
 
 
+@pytest.mark.slow  # four IVF-PQ builds
 def test_incremental_update_reuses_training_and_retrains_on_drift(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -24,7 +24,8 @@ from qa.surfaces.activity import Activity
 from qa.surfaces.web.app import create_app
 from tests.helpers import ROOT, LiveServer, settings_for
 
-pytestmark = pytest.mark.browser
+# each test drives Chromium through the Gradio pages: seconds apiece
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -293,7 +294,6 @@ def test_editors_page_shows_what_readers_asked_and_stays_inert(
     context.close()
 
 
-@pytest.mark.slow
 def test_bundled_corpus_in_the_browser_and_screenshots(
     browser: Any, bundled_assistant: Assistant, tmp_path: Path
 ) -> None:
