@@ -33,12 +33,8 @@ import numpy as np
 from qa.errors import IndexLoadError
 
 FORMAT = "qa-index"
-
-
 # 2: clause vectors; 3: accent-free BM25 terms (qa.ingest.text.fold); 4: no clause vectors
 FORMAT_VERSION = 4
-
-
 REBUILD_HINT = "run `qa index --rebuild PATH...` to rebuild it"
 
 

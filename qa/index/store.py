@@ -26,8 +26,6 @@ from qa.index.verify import check_embedding_model, check_files, check_rows
 from qa.types import Article, Passage, Sentence
 
 _T = TypeVar("_T")
-
-
 MMAP_PASSAGES = 200_000  # indexes this large keep their float16 vectors memory-mapped
 
 
