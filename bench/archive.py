@@ -44,8 +44,10 @@ from _common import (
 
 from qa.config import BUNDLED_CORPUS, Settings
 from qa.evaluation import eval_assistant, evaluate, load_eval_set, resolve_set, squad_json_to_set
+from qa.index.build import build_index
+from qa.index.format import current_build
 from qa.index.shards import iter_articles
-from qa.index.store import build_index, current_build, load_index
+from qa.index.store import load_index
 from qa.pipeline import Assistant
 from qa.types import Article
 

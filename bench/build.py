@@ -20,7 +20,8 @@ from _common import HEADER, bench_run, median, plain_encode_seconds, row
 
 from qa.config import Settings
 from qa.embed.embedder import MiniLMEmbedder
-from qa.index.store import build_index, load_index
+from qa.index.build import build_index
+from qa.index.store import load_index
 from qa.ingest.corpus import load_corpus
 
 

@@ -51,7 +51,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from qa.index.store import current_build, load_index  # noqa: E402
+from qa.index.format import current_build  # noqa: E402
+from qa.index.store import load_index  # noqa: E402
 from qa.pipeline import Assistant  # noqa: E402
 
 TOWNS = ["Linden", "Marrow", "Ashby", "Corvin", "Dale", "Elmstead", "Fenwick", "Garth"]

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from qa.config import BUNDLED_CORPUS, Settings
 from qa.embed.embedder import MiniLMEmbedder
-from qa.index.store import build_index
+from qa.index.build import build_index
 from qa.ingest.chunking import ChunkParams, sentence_table
 from qa.ingest.corpus import article_from_html
 from qa.ingest.tokenizer import count_tokens

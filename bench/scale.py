@@ -314,7 +314,8 @@ def bench_bm25(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def bench_build(args: argparse.Namespace) -> list[dict[str, Any]]:
-    from qa.index.store import build_index, load_index
+    from qa.index.build import build_index
+    from qa.index.store import load_index
 
     rows_in = []
     for d in [ROOT / "index", *sorted((ROOT / "data" / "eval-index").glob("*"))]:
@@ -380,10 +381,8 @@ def floor_sentences_per_s(index_dir: Path, sample: int = 2000) -> float:
 
 
 def bench_memory(args: argparse.Namespace) -> list[dict[str, Any]]:
-    sys.path.insert(0, str(ROOT / "tests"))
-    from test_scale import write_jsonl
-
     from qa.index.store import load_index
+    from tests.helpers import write_jsonl
 
     out = []
     for n in args.articles:

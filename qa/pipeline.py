@@ -20,7 +20,9 @@ import numpy as np
 
 from qa.embed.embedder import Embedder, make_embedder
 from qa.errors import IndexLoadError, QAError
-from qa.index.store import BuildReport, Index, build_index, check_stale, ensure_fresh, load_index
+from qa.index.build import BuildReport, build_index
+from qa.index.stale import check_stale, ensure_fresh
+from qa.index.store import Index, load_index
 from qa.ingest.corpus import load_corpus
 from qa.ingest.text import fold
 from qa.questions import QuestionInfo, analyze_question, refers_to_answer

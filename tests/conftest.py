@@ -1,5 +1,12 @@
 """Shared fixtures: a tiny inline corpus, a fast hashing-embedder index, and (for tests marked
-``slow``) the real MiniLM model and the bundled corpus."""
+``slow``) the real MiniLM model and the bundled corpus.
+
+The tests mirror the package: ``tests/ingest/`` tests ``qa/ingest/``, ``tests/surfaces/web/``
+tests ``qa/surfaces/web/``, and so on; ``tests/test_<module>.py`` tests a top-level module, and
+the suites that cut across every stage (fuzzing, crash safety, install, layout, quality) sit at
+the top. Every folder is a package (``__init__.py``), so two folders may hold test files of the
+same name. Helpers shared by test modules are in ``tests/helpers.py``; test modules never import
+each other."""
 
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from qa.config import BUNDLED_CORPUS
 from qa.embed.embedder import HashEmbedder
-from qa.index.store import build_index
+from qa.index.build import build_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 

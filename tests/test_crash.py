@@ -12,11 +12,13 @@ from types import ModuleType
 
 import pytest
 
+from tests.helpers import ROOT
+
 pytestmark = pytest.mark.slow  # spawns `qa` processes and builds real (hash-model) indexes
 
 
 def _crash_module() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "bench" / "crash.py"
+    path = ROOT / "bench" / "crash.py"
     spec = importlib.util.spec_from_file_location("bench_crash", path)
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)

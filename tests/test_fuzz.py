@@ -26,7 +26,8 @@ from hypothesis import strategies as st
 
 from qa.embed.embedder import HashEmbedder
 from qa.errors import CorpusError, IndexLoadError, InputFileError, QuestionError
-from qa.index.store import build_index, load_index
+from qa.index.build import build_index
+from qa.index.store import load_index
 from qa.ingest.chunking import ChunkParams, chunk_article, sentence_table
 from qa.ingest.corpus import ArticleProblem, load_corpus, make_article
 from qa.ingest.text import (
@@ -290,6 +291,7 @@ def test_article_loaders_never_crash(files: list[tuple[str, bytes]]) -> None:
 # -- the index: fuzzed articles through build, load and ask -----------------------------------
 
 
+@pytest.mark.slow  # builds an index per example
 @budget(20)
 @given(texts=st.lists(article_text, min_size=1, max_size=4), question=st.text(max_size=80))
 def test_offsets_round_trip_through_the_index(texts: list[str], question: str) -> None:
@@ -357,6 +359,7 @@ def _paths(obj: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
+@pytest.mark.slow  # loads a whole index per example (tests/index/test_corrupt.py is the quick one)
 @budget(100)
 @given(data=st.data())
 def test_edited_manifest_never_crashes_the_loader(fuzz_index: Path, data: st.DataObject) -> None:
@@ -399,6 +402,7 @@ INDEX_FILES = [
 ]
 
 
+@pytest.mark.slow  # loads a whole index per example (tests/index/test_corrupt.py is the quick one)
 @budget(100)
 @given(data=st.data())
 def test_damaged_and_resigned_files_never_crash_the_loader(

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import ROOT
+
 pytestmark = pytest.mark.slow  # builds and installs a wheel of the project
 
-ROOT = Path(__file__).resolve().parent.parent
 ARTICLE = """---
 id: orchard
 title: "Record pear harvest in Tellin"

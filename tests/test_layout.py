@@ -95,3 +95,31 @@ def test_no_import_circles() -> None:
         if start not in state:
             cycle = visit(start, [])
             assert cycle is None, " -> ".join(cycle)
+
+
+# inside qa.index, each module may import only those listed before it
+INDEX_ORDER = [
+    "ann",
+    "format",
+    "verify",
+    "store",
+    "stale",
+    "shards",
+    "distributed",
+    "build",
+    "updater",
+]
+
+
+def test_index_modules_import_only_those_before_them() -> None:
+    mods = {n for n in _modules() if n.startswith("qa.index.")}
+    assert mods == {f"qa.index.{m}" for m in INDEX_ORDER}, "place a new module in INDEX_ORDER"
+    wrong = []
+    for name in sorted(mods):
+        rank = INDEX_ORDER.index(name.removeprefix("qa.index."))
+        for target, names in _imports(_modules()[name]):
+            inner = [f"{target}.{n}" for n in names] if target == "qa.index" else [target]
+            for t in inner:
+                if t.startswith("qa.index.") and INDEX_ORDER.index(t.split(".")[2]) >= rank:
+                    wrong.append(f"{name} imports {t}")
+    assert not wrong

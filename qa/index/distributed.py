@@ -4,7 +4,7 @@ Ray Data reads the articles (JSONL line by line with ``read_text``, other files 
 chunks them with the same code as the local build (tasks), and embeds the chunks with an actor
 pool of embedding models (``map_batches`` with ``concurrency``); the driver receives the
 embedded articles in order and writes the same shards as the local build, so the same merge
-step (:func:`qa.index.store._write_build`) turns them into the index.
+step (``_write_build`` in :mod:`qa.index.build`) turns them into the index.
 
 Only the data flows back to the driver; the cluster needs no shared file system, but every node
 needs the same ``qa`` and model package installed (see docs/scale.md).

@@ -1,5 +1,5 @@
 """Streaming builds: articles are read, chunked and embedded in batches and written as shards;
-a merge step turns the shards into one index build (see :func:`qa.index.store.build_index`).
+a merge step turns the shards into one index build (see :func:`qa.index.build.build_index`).
 
 Memory stays bounded by the shard size, not the corpus: articles are streamed from the input
 files (JSONL line by line), each shard holds ``shard_size`` articles, and the merge copies shard

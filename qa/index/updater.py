@@ -25,7 +25,9 @@ from qa.errors import (
     IndexLoadError,
     QAError,
 )
-from qa.index.store import BuildReport, Index, build_index, current_build, read_manifest
+from qa.index.build import BuildReport, build_index
+from qa.index.format import current_build, read_manifest
+from qa.index.store import Index
 from qa.ingest.inbox import Inbox
 
 log = logging.getLogger(__name__)

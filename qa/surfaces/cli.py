@@ -151,7 +151,7 @@ def index_cmd(
     Search knobs (--nprobe, --ef-search, --refine) can be changed without re-embedding.
     """
     from qa.embed.embedder import make_embedder
-    from qa.index.store import build_index
+    from qa.index.build import build_index
     from qa.ingest.chunking import ChunkParams
     from qa.ingest.inbox import Inbox
 
@@ -218,7 +218,8 @@ def remove_cmd(article_id: str, index_dir: Path | None) -> None:
 
     from qa.embed.embedder import make_embedder
     from qa.errors import IndexLoadError
-    from qa.index.store import build_index, load_index
+    from qa.index.build import build_index
+    from qa.index.store import load_index
     from qa.index.updater import build_inputs, check_pushed
     from qa.ingest.inbox import Inbox
     from qa.surfaces.activity import Activity
@@ -615,7 +616,8 @@ def train_calibrate_cmd(out: Path | None, work: Path | None) -> None:
 @index_dir_option
 def info_cmd(index_dir: Path | None) -> None:
     """Describe an index: model, counts, chunking, FAISS kind, staleness."""
-    from qa.index.store import check_stale, load_index
+    from qa.index.stale import check_stale
+    from qa.index.store import load_index
 
     index = load_index(index_dir or _settings().index_dir)
     info = index.describe()

@@ -45,7 +45,7 @@ from qa.errors import (
     QuestionError,
     QuestionTooLongError,
 )
-from qa.index.store import BuildReport
+from qa.index.build import BuildReport
 from qa.index.updater import IndexUpdater
 from qa.pipeline import Assistant
 from qa.questions import validate_question

@@ -145,7 +145,7 @@ class LiveAssistant:
             return assistant.ask_many(items, **kwargs)
 
     def health(self) -> dict[str, Any]:
-        from qa.index.store import check_stale
+        from qa.index.stale import check_stale
 
         assistant = self.assistant
         info = assistant.describe()

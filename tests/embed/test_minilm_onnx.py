@@ -23,7 +23,7 @@ import pytest
 from qa.embed import minilm_onnx
 from qa.embed.embedder import MiniLMEmbedder
 from qa.errors import QAError
-from qa.index.store import build_index
+from qa.index.build import build_index
 from qa.ingest.corpus import load_corpus
 
 TEXTS = [

@@ -19,7 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from qa.embed.embedder import HashEmbedder
-from qa.index.store import build_index, clean_debris, current_build, load_index
+from qa.index.build import build_index, clean_debris
+from qa.index.format import current_build
+from qa.index.store import load_index
 from qa.ingest.corpus import load_corpus
 from qa.surfaces.cli import main
 

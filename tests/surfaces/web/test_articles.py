@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 
 from qa.config import Settings
 from qa.embed.embedder import HashEmbedder
-from qa.index.store import build_index, load_index
+from qa.index.build import build_index
+from qa.index.store import load_index
 from qa.ingest.inbox import Inbox
 from qa.surfaces.activity import Activity
 from qa.surfaces.cli import main

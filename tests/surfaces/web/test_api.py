@@ -4,7 +4,6 @@ gradio_client call against a live server on loopback."""
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from dataclasses import replace
@@ -13,12 +12,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from qa.config import Settings
 from qa.embed.embedder import HashEmbedder
-from qa.index.store import build_index
+from qa.index.build import build_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 from qa.surfaces.web.app import create_app
@@ -26,50 +23,7 @@ from qa.surfaces.web.examples import example_questions
 from qa.surfaces.web.live import LiveAssistant
 from qa.surfaces.web.render import answer_html, esc, safe_url
 from qa.types import Answer, Citation
-
-
-class LiveServer:
-    """The app served by uvicorn in a thread on a free loopback port."""
-
-    def __init__(self, app: FastAPI) -> None:
-        import uvicorn
-
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
-        self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-        self.thread = threading.Thread(
-            target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
-        )
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.05)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-        self.sock.close()
-
-
-def settings_for(tmp: Path, **kw: Any) -> Settings:
-    base: dict[str, Any] = {
-        "data_dir": tmp / "data",
-        "max_concurrency": 2,
-        "max_queue": 4,
-        "max_batch": 5,
-        "embed_origins": (),
-        "rate_limit": 0,  # its own test below
-    }
-    base.update(kw)
-    return Settings(**base)
+from tests.helpers import LiveServer, settings_for
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,6 @@ loading. All with the hashing embedder; a few seconds in total."""
 from __future__ import annotations
 
 import json
-import random
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -14,52 +12,16 @@ import pytest
 from click.testing import CliRunner
 
 import qa.index.ann
-import qa.index.store as qi
+import qa.index.build as qi
 from qa.embed.embedder import HashEmbedder
-from qa.index.store import build_index, current_build, load_index
+from qa.index.build import build_index
+from qa.index.format import current_build
+from qa.index.store import load_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 from qa.retrieve.hybrid import Filters, HybridRetriever
 from qa.surfaces.cli import main
-
-WORDS = (
-    "the mayor said officers police harbor mission council budget storm workers bridge school "
-    "ferry report million percent government election court minister troops aid flood "
-    "hospital road port river village market drought rain vaccine strike union"
-).split()
-
-
-def write_jsonl(
-    path: Path, n: int, start: int = 0, seed: int = 0, words: Sequence[str] = WORDS
-) -> Path:
-    rng = random.Random(seed + start)
-    with path.open("a", encoding="utf-8") as fh:
-        for i in range(start, start + n):
-            sents = [
-                " ".join(rng.choice(words) for _ in range(rng.randint(6, 16))).capitalize() + "."
-                for _ in range(rng.randint(4, 30))
-            ]
-            row = {
-                "id": f"n{i}",
-                "title": f"Story {i}",
-                "text": " ".join(sents),
-                "source": rng.choice(["Gazette", "Times"]),
-                "date": f"2025-01-{i % 28 + 1:02d}",
-            }
-            fh.write(json.dumps(row) + "\n")
-    return path
-
-
-class CountingEmbedder(HashEmbedder):
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts = 0
-
-    def encode(
-        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
-    ) -> np.ndarray:
-        self.texts += len(texts)
-        return super().encode(texts, batch_size, progress)
+from tests.helpers import CountingEmbedder, write_jsonl
 
 
 def tables(ix_dir: Path) -> dict[str, object]:
@@ -124,7 +86,8 @@ def test_interrupted_build_resumes_from_finished_shards(
     news: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     target = tmp_path / "ix"
-    build_index(None, target, inputs=[news], embedder=HashEmbedder(), progress=False)
+    fresh = CountingEmbedder()  # what one uninterrupted build embeds
+    build_index(None, target, inputs=[news], embedder=fresh, progress=False)
     before = current_build(target)
     corpus = tmp_path / "c"
     corpus.mkdir()
@@ -165,8 +128,6 @@ def test_interrupted_build_resumes_from_finished_shards(
         resume=True,
     )
     assert report.embedded_articles == 400  # counted over all shards, 150 of them from before
-    fresh = CountingEmbedder()
-    build_index(None, tmp_path / "once", inputs=[corpus], embedder=fresh, progress=False)
     assert emb2.texts < fresh.texts  # the finished shards were not embedded again
     assert first > 0
     same(tables(tmp_path / "fresh"), tables(target))
@@ -194,7 +155,8 @@ def recall_at_10(ix_dir: Path, exact_dir: Path, n: int = 50, **knobs: int) -> fl
     return float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(truth, got, strict=True)]))
 
 
-@pytest.mark.parametrize("kind", ["hnsw", "ivfpq"])
+# IVF-PQ training and re-scoring take seconds
+@pytest.mark.parametrize("kind", ["hnsw", pytest.param("ivfpq", marks=pytest.mark.slow)])
 def test_approximate_index_recall_knobs_and_filters(
     kind: str, news: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -266,6 +228,7 @@ def test_auto_goes_approximate_only_above_the_threshold(
     assert load_index(tmp_path / "ix").manifest["faiss"]["kind"] == "hnsw"
 
 
+@pytest.mark.slow  # four IVF-PQ builds
 def test_incremental_update_reuses_training_and_retrains_on_drift(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,23 +9,13 @@ import pytest
 
 from qa.embed.embedder import HashEmbedder
 from qa.errors import IndexLoadError, QAError, StaleIndexError
-from qa.index.store import build_index, check_stale, current_build, ensure_fresh, load_index
+from qa.index.build import build_index
+from qa.index.format import current_build
+from qa.index.stale import check_stale, ensure_fresh
+from qa.index.store import load_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
-
-
-class CountingEmbedder(HashEmbedder):
-    """The hashing embedder, counting how many texts it was asked to embed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.calls: list[int] = []
-
-    def encode(
-        self, texts: Sequence[str], batch_size: int = 64, progress: bool = False
-    ) -> np.ndarray:
-        self.calls.append(len(texts))
-        return super().encode(texts, batch_size, progress)
+from tests.helpers import CountingEmbedder
 
 
 def make_corpus(folder: Path, n: int = 3) -> Path:
@@ -166,7 +155,7 @@ def test_crash_during_build_keeps_previous_index_and_leaves_no_debris(
     answer_before = Assistant.load(tmp_path / "ix").ask("How many bridges in Place2?").to_dict()
     (corpus / "a0.md").write_text("---\nid: a0\n---\nSomething else.\n", encoding="utf-8")
 
-    import qa.index.store as qi
+    import qa.index.build as qi
 
     def boom(*args: object, **kwargs: object) -> None:
         raise OSError("disk full")

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 
 from qa.embed.embedder import HashEmbedder
-from qa.index.store import build_index, load_index
-
-ray = pytest.importorskip("ray")
-
-from test_scale import CountingEmbedder, write_jsonl  # noqa: E402
+from qa.index.build import build_index
+from qa.index.store import load_index
+from tests.helpers import CountingEmbedder, write_jsonl
 
 
 @pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
+    # imported here, not at collection: the fast suite (-m "not slow") never loads Ray
+    ray = pytest.importorskip("ray")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield
     ray.shutdown()

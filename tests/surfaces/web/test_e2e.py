@@ -15,17 +15,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from test_web_api import LiveServer, settings_for
 
-from qa.config import PROJECT_ROOT
 from qa.embed.embedder import HashEmbedder
-from qa.index.store import build_index
+from qa.index.build import build_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 from qa.surfaces.activity import Activity
 from qa.surfaces.web.app import create_app
+from tests.helpers import ROOT, LiveServer, settings_for
 
-pytestmark = pytest.mark.browser
+# each test drives Chromium through the Gradio pages: seconds apiece
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,7 +36,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
+SCREENSHOTS = ROOT / "docs" / "screenshots"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 TIMEOUT = 60_000  # ms; the machine may be busy
 
@@ -115,7 +115,7 @@ ADMIN_TOKEN = "e2e-editors-token"
 
 def cms_page(server: str, story: str) -> str:
     """examples/cms-page.html pointing at ``server``, its widget on story ``story``."""
-    html = (PROJECT_ROOT / "examples" / "cms-page.html").read_text(encoding="utf-8")
+    html = (ROOT / "examples" / "cms-page.html").read_text(encoding="utf-8")
     assert "http://127.0.0.1:7860" in html and 'data-article="ruto-kenya-remain-haiti"' in html
     html = html.replace('data-article="ruto-kenya-remain-haiti"', f'data-article="{story}"')
     return html.replace("http://127.0.0.1:7860", server)
@@ -294,7 +294,6 @@ def test_editors_page_shows_what_readers_asked_and_stays_inert(
     context.close()
 
 
-@pytest.mark.slow
 def test_bundled_corpus_in_the_browser_and_screenshots(
     browser: Any, bundled_assistant: Assistant, tmp_path: Path
 ) -> None:
