@@ -72,17 +72,18 @@ class CountingEmbedder(HashEmbedder):
 class LiveServer:
     """The app served by uvicorn in a thread on a free loopback port."""
 
-    def __init__(self, app: FastAPI) -> None:
+    def __init__(self, app: FastAPI, grace: float = 1) -> None:
         import uvicorn
+
+        from qa.surfaces.web.app import ChatServer
 
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        # a client's open stream (Gradio's heartbeat) would hold a graceful shutdown ~15 s
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=1)
-        self.server = uvicorn.Server(config)
+        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=grace)
+        self.server = ChatServer(config, app)
         self.thread = threading.Thread(
             target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True
         )
@@ -97,7 +98,7 @@ class LiveServer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self.server.should_exit = True
+        self.server.stop()
         self.thread.join(timeout=15)
         self.sock.close()
 

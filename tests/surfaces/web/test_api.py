@@ -439,3 +439,30 @@ def test_gradio_client_and_queue_bound(tiny_assistant: Assistant, tmp_path: Path
         # the JSON API over real HTTP
         r = httpx.post(f"{server.url}/api/ask", json={"question": QUESTION}, timeout=30)
         assert r.json()["short_answer"] == "14"
+
+
+def test_a_stop_ends_open_chat_streams_at_once(tiny_assistant: Assistant, tmp_path: Path) -> None:
+    """An open chat tab holds Gradio's heartbeat stream; a stop ends it instead of waiting out
+    the grace period (here 60 s) for it."""
+    app = create_app(tiny_assistant, settings_for(tmp_path))
+    server = LiveServer(app, grace=60)
+    with server:
+        got: list[str] = []
+
+        def listen() -> None:
+            with httpx.stream("GET", f"{server.url}/gradio_api/heartbeat/t1", timeout=90) as r:
+                for chunk in r.iter_text():
+                    got.append(chunk)
+
+        reader = threading.Thread(target=listen, daemon=True)
+        reader.start()
+        for _ in range(200):
+            if got:
+                break
+            time.sleep(0.05)
+        assert got and "ALIVE" in got[0]
+        server.server.stop()
+        server.thread.join(timeout=20)
+        assert not server.thread.is_alive()
+        reader.join(timeout=5)
+        assert not reader.is_alive()
