@@ -19,6 +19,7 @@ import itertools
 import json
 import logging
 import pickle
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,8 +45,9 @@ NEWS_SETS = (
 )
 FIRST_FEATURES = ("dense", "passage", "lexical")
 CONF_FEATURES = ("relevance", "margin", "span", "first", "dense", "passage", "lexical")
+MAX_READ = 12  # the most sentences a fitted reader may read per question
 BOOTSTRAP_FIRST = LinearScorer(FIRST_FEATURES, (4.0, 2.0, 2.0), 0.0)
-# the reader as it collects: every candidate is read, so the fitted parts do not matter yet
+# the reader as it collects: the candidates to read are chosen by ``collect``
 BOOTSTRAP = ReaderParams(
     BOOTSTRAP_FIRST, LinearScorer(("relevance",), (1.0,), 0.0), threshold=0.0, read=1000
 )
@@ -61,8 +63,13 @@ class Row:
     gold: list[bool]
 
 
-def collect(assistant: Assistant, items: list[EvalItem]) -> list[Row]:
-    """Read every candidate sentence of every question (slow, done once per set)."""
+def collect(
+    assistant: Assistant, items: list[EvalItem], firsts: Sequence[LinearScorer] = ()
+) -> list[Row]:
+    """Every question's candidate sentences, of which the model reads the top ``MAX_READ`` by
+    each of the first stages ``firsts`` (none: nothing is read). The first stage does not
+    depend on the model, so it is fitted on unread rows first; no reader reads more than
+    ``MAX_READ``."""
     reader = assistant.reader
     infos = [analyze_question(i.question, list(i.history) or None) for i in items]
     vecs = assistant.embedder.encode([i.query for i in infos])
@@ -70,11 +77,15 @@ def collect(assistant: Assistant, items: list[EvalItem]) -> list[Row]:
     for n, (item, info, qvec) in enumerate(zip(items, infos, vecs, strict=True)):
         hits = assistant.retriever.search(info.query, qvec, k=reader.passages)
         cands = reader.candidates(info.query, qvec, hits)
-        reader.read_candidates(info, cands)  # all of them, not only the best few
+        chosen: dict[int, Candidate] = {}
+        for first in firsts:
+            for c in sorted(cands, key=lambda c: -first.logit(c.values()))[:MAX_READ]:
+                chosen[c.sid] = c
+        reader.read_candidates(info, list(chosen.values()))
         gold = GoldSentences(reader.index, item)
         rows.append(Row(item.id, item.answerable, cands, [gold.holds(c.sid) for c in cands]))
         if n % 200 == 0:
-            log.info("read %d of %d questions", n, len(items))
+            log.info("%s %d of %d questions", "read" if firsts else "retrieved", n, len(items))
     return rows
 
 
@@ -82,13 +93,15 @@ def collect_set(
     folder: Path,
     index_dir: Path,
     cache: Path,
+    firsts: Sequence[LinearScorer],
     limit_articles: set[str] | None = None,
     corpus: Path | None = None,
     files: tuple[str, ...] = (),
 ) -> list[Row]:
     """``collect`` over a benchmark folder (or the question ``files`` in it), its articles
-    (``corpus``, default its corpus.jsonl) indexed into ``index_dir``; cached in ``cache``."""
-    if cache.is_file():
+    (``corpus``, default its corpus.jsonl) indexed into ``index_dir``; the read rows are cached
+    in ``cache`` (delete it after retraining the model)."""
+    if firsts and cache.is_file():
         with open(cache, "rb") as fh:
             rows: list[Row] = pickle.load(fh)
         return rows
@@ -102,10 +115,11 @@ def collect_set(
     )
     if limit_articles is not None:
         items = [i for i in items if set(i.article_ids) & limit_articles]
-    rows = collect(assistant, items)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with open(cache, "wb") as fh:
-        pickle.dump(rows, fh)
+    rows = collect(assistant, items, firsts)
+    if firsts:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with open(cache, "wb") as fh:
+            pickle.dump(rows, fh)
     return rows
 
 
@@ -113,10 +127,15 @@ def order(row: Row, first: LinearScorer, k: int) -> list[int]:
     """Indexes of ``row.cands`` in the reader's order: top ``k`` by the first stage, re-ranked
     by relevance."""
     vals = [first.logit(c.values()) for c in row.cands]
-    top = sorted(range(len(vals)), key=lambda i: -vals[i])[:k]
+    top = sorted(range(len(vals)), key=lambda i: -vals[i])[: min(k, MAX_READ)]
     for i in top:
         row.cands[i].first = vals[i]
     return sorted(top, key=lambda i: -row.cands[i].reading.relevance)  # type: ignore[union-attr]
+
+
+def leave_one_out(names: tuple[str, ...]) -> list[tuple[str, ...]]:
+    """``names`` without each one in turn."""
+    return [tuple(f for f in names if f != drop) for drop in names]
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, names: tuple[str, ...]) -> LinearScorer:
@@ -215,8 +234,9 @@ def ablation(cal: list[Row], val: list[Row], k: int) -> list[dict[str, Any]]:
     sentence P@1 for the first stage's features, AUROC and questions handled right for the
     calibrator's. The reader model's own relevance order is the ``first stage: none`` row."""
     out: list[dict[str, Any]] = []
-    for drop in (None, *FIRST_FEATURES):
-        names = tuple(f for f in FIRST_FEATURES if f != drop)
+    for drop, names in zip(
+        (None, *FIRST_FEATURES), (FIRST_FEATURES, *leave_one_out(FIRST_FEATURES)), strict=True
+    ):
         first = fit_first(cal, names)
         out.append({"part": "first stage", "without": drop or "—", "p_at_1": p_at_1(val, first, k)})
     first = fit_first(cal)
@@ -254,19 +274,21 @@ def fit(
     other = shared / "datasets/squad2-dev-other-20"
     _, cal_q = split_other(other, held_out, seed)
     cal_articles = {q.article for q in cal_q}
-    cal = collect_set(
-        other,
-        index_root / "squad2-dev-other-20-minilm",
-        work / "rows-calibration.pkl",
-        cal_articles,
-    )
+    cal_index = index_root / "squad2-dev-other-20-minilm"
+    cal_rows = work / "rows-calibration.pkl"
+    # the first stage needs no reading: fitted on the unread candidates, it picks what is read
+    unread = collect_set(other, cal_index, cal_rows, (), cal_articles)
+    first = fit_first(unread)
+    # the ablation's first stages (each without one feature) are read too
+    firsts = [first, *(fit_first(unread, names) for names in leave_one_out(FIRST_FEATURES))]
+    cal = collect_set(other, cal_index, cal_rows, firsts, cal_articles)
     val = collect_set(
         shared / "benchmarks/squad2-dev-5",
         index_root / "squad2-dev-5-minilm",
         work / "rows-validation.pkl",
+        firsts,
     )
-    first = fit_first(cal)
-    by_k = {k: p_at_1(cal, first, k) for k in range(1, 13)}
+    by_k = {k: p_at_1(cal, first, k) for k in range(1, MAX_READ + 1)}
     best = max(by_k.values())
     k = min(kk for kk, v in by_k.items() if v >= best - 0.005)
     x, y, _ = conf_data(cal, first, k)
@@ -288,6 +310,7 @@ def fit(
         EVAL_DIR,
         index_root / "bundled-minilm",
         work / "rows-news.pkl",
+        firsts,
         corpus=BUNDLED_CORPUS,
         files=NEWS_SETS,
     )
