@@ -1,5 +1,6 @@
-"""Shared fixtures: a tiny inline corpus, a fast hashing-embedder index, and (for tests marked
-``slow``) the real MiniLM model and the bundled corpus.
+"""Shared fixtures: a tiny inline corpus and its index, the real MiniLM model (loaded once per
+session, ~1 s: the reader's calibrated confidence expects its cosines, so the tests that check
+answers use it) and, for tests marked ``slow``, the bundled corpus.
 
 The tests mirror the package: ``tests/ingest/`` tests ``qa/ingest/``, ``tests/surfaces/web/``
 tests ``qa/surfaces/web/``, and so on; ``tests/test_<module>.py`` tests a top-level module, and
@@ -19,7 +20,6 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from qa.config import BUNDLED_CORPUS
-from qa.embed.embedder import HashEmbedder
 from qa.index.build import build_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
@@ -72,22 +72,22 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_index(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def tiny_index(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory, minilm) -> Path:  # type: ignore[no-untyped-def]
     target = tmp_path_factory.mktemp("tiny-index")
     articles = load_corpus([tiny_dir]).articles
-    build_index(articles, target, inputs=[tiny_dir], embedder=HashEmbedder(), progress=False)
+    build_index(articles, target, inputs=[tiny_dir], embedder=minilm, progress=False)
     return target
 
 
 @pytest.fixture(scope="session")
-def tiny_assistant(tiny_index: Path) -> Assistant:
-    return Assistant.load(tiny_index)
+def tiny_assistant(tiny_index: Path, minilm) -> Assistant:  # type: ignore[no-untyped-def]
+    return Assistant.load(tiny_index, embedder=minilm)
 
 
 @pytest.fixture(scope="session")
-def make_assistant(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def make_assistant(tmp_path_factory: pytest.TempPathFactory, minilm):  # type: ignore[no-untyped-def]
     """A factory: an assistant over the few articles a test needs ({file name: text}), indexed
-    with the hashing embedder."""
+    with the real embedder (the reader's calibrated confidence expects its cosines)."""
 
     def make(articles: dict[str, str]) -> Assistant:
         folder = tmp_path_factory.mktemp("corpus")
@@ -95,8 +95,8 @@ def make_assistant(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no
             (folder / name).write_text(text, encoding="utf-8")
         target = tmp_path_factory.mktemp("index")
         built = load_corpus([folder]).articles
-        build_index(built, target, inputs=[folder], embedder=HashEmbedder(), progress=False)
-        return Assistant.load(target)
+        build_index(built, target, inputs=[folder], embedder=minilm, progress=False)
+        return Assistant.load(target, embedder=minilm)
 
     return make
 

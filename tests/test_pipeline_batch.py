@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from qa.embed.embedder import HashEmbedder
+from qa.index.build import build_index
+from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 
 QUESTIONS = [
@@ -23,6 +25,16 @@ QUESTIONS = [
     "How many classrooms does the school have?",
     "When will ferry service resume?",
 ]
+
+
+@pytest.fixture(scope="module")
+def tiny_index(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny corpus indexed with the hashing embedder (these tests count its calls; they
+    compare answers with each other, not with what a question should get)."""
+    target = tmp_path_factory.mktemp("tiny-hash-index")
+    articles = load_corpus([tiny_dir]).articles
+    build_index(articles, target, inputs=[tiny_dir], embedder=HashEmbedder(), progress=False)
+    return target
 
 
 class CountingEmbedder(HashEmbedder):

@@ -15,21 +15,23 @@ from tests.helpers import ROOT
 
 pytestmark = pytest.mark.slow
 BENCHMARK = ROOT / "eval" / "questions.jsonl"
-# Regression floors for the learned reader (docs/benchmarks.md), a little under what it
-# measured on 2026-12-03: 0.738 of the 103 questions handled right, 13 of 20 unanswerable ones
-# abstained. The issue's goals (0.90 and 20 of 20) are not met yet; the rules reader met them
-# on this file because it was written from it.
-CORRECT_FLOOR = 0.68
-ABSTAIN_FLOOR = 0.60
+# Regression floors for the learned reader (docs/benchmarks.md), a little under what reader
+# model v2 measured on 2026-12-03: 0.621 of the 103 questions handled right, 14 of 20
+# unanswerable ones abstained, no made-up disagreement. (v1 measured 0.738 and 13 of 20 at a
+# lower threshold: v2's rule-chosen threshold refuses more, see docs/benchmarks.md.) The
+# issue's goals (0.90 and 20 of 20) are not met; the rules reader met them on this file because
+# it was written from it.
+CORRECT_FLOOR = 0.59
+ABSTAIN_FLOOR = 0.65
 OFFTOPIC_FLOOR = 0.95  # the goal; measured 60 of 60
-SPURIOUS_CONFLICTS = 3  # measured: 3 of the 99 questions that are not about a disagreement
-# The held-out sets (eval/README.md), measured 0.600, 0.633, 0.533, 0.800, 0.667.
+SPURIOUS_CONFLICTS = 1  # measured: 0 of the 99 questions that are not about a disagreement (v1: 3)
+# The held-out sets (eval/README.md), v2 measured 0.567, 0.700, 0.433, 0.733, 0.700.
 HELDOUT_FLOORS = {
-    "heldout.jsonl": 0.56,
-    "heldout2.jsonl": 0.60,
-    "heldout3.jsonl": 0.50,
-    "heldout4.jsonl": 0.76,
-    "heldout5.jsonl": 0.63,
+    "heldout.jsonl": 0.53,
+    "heldout2.jsonl": 0.66,
+    "heldout3.jsonl": 0.40,
+    "heldout4.jsonl": 0.70,
+    "heldout5.jsonl": 0.66,
 }
 
 

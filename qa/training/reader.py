@@ -277,8 +277,9 @@ def export(
         "config": {
             k: v
             for k, v in asdict(cfg).items()
-            if k not in {"squad_train", "squad2_other", "out_dir", "work_dir"}
-        },
+            if k not in {"squad_train", "squad2_other", "out_dir", "work_dir", "init_from"}
+        }
+        | ({"init_from": "/".join(Path(cfg.init_from).parts[-2:])} if cfg.init_from else {}),
         "pairs": n_pairs,
         "steps": steps,
         "train_minutes": round(minutes),
@@ -323,7 +324,13 @@ def write_card(folder: Path) -> Path:
         "",
         "## Training",
         "",
-        "`qa train reader` (resumable: run it again after a stop), then `qa train calibrate`.",
+        (
+            "`qa train reader`, then `qa train answerability` (each resumable: run it again "
+            "after a stop), then `qa train calibrate`."
+            if cfg.get("init_from")
+            else "`qa train reader` (resumable: run it again after a stop), then "
+            "`qa train calibrate`."
+        ),
         f"Seed {cfg['seed']}, batch {cfg['batch_size']}, AdamW lr {cfg['lr']}, "
         f"{cfg['epochs']} epoch(s), warm-up {cfg['warmup']}, loss = BCE(relevance) + "
         f"{cfg['span_weight']} × (CE(start) + CE(end)). CPU only (2 cores); "

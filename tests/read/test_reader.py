@@ -94,7 +94,9 @@ def test_an_abstention_shows_the_closest_sentences_as_related(assistant: Assista
     answer = assistant.ask("How many moons does Jupiter have?")
     assert answer.abstained and answer.answer == "" and answer.citations == ()
     assert 1 <= len(answer.related) <= 3
-    assert len({c.article_id for c in answer.related}) == len(answer.related)  # one per article
+    # one per article first: the first ones come from as many articles as there are
+    arts = [c.article_id for c in answer.related]
+    assert len(set(arts[: len(set(arts))])) == len(set(arts))
     for n, c in enumerate(answer.related, start=1):
         assert c.n == n and c.short_start is None and c.in_story is None
         assert c.quote == assistant.index.article(c.article_id).text[c.start : c.end]

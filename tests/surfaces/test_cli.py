@@ -20,7 +20,7 @@ def runner() -> CliRunner:
 def test_index_then_ask_json_contract(runner: CliRunner, tiny_dir: Path, tmp_path: Path) -> None:
     ix = tmp_path / "ix"
     res = runner.invoke(
-        main, ["index", str(tiny_dir), "--index-dir", str(ix), "--model", "hash", "-q"]
+        main, ["index", str(tiny_dir), "--index-dir", str(ix), "--model", "minilm", "-q"]
     )
     assert res.exit_code == 0, res.output
     assert "Indexed 3 articles" in res.output
@@ -54,7 +54,7 @@ def test_index_then_ask_json_contract(runner: CliRunner, tiny_dir: Path, tmp_pat
         "end",
     }
     again = runner.invoke(
-        main, ["index", str(tiny_dir), "--index-dir", str(ix), "--model", "hash", "-q"]
+        main, ["index", str(tiny_dir), "--index-dir", str(ix), "--model", "minilm", "-q"]
     )
     assert "up to date" in again.output
 
@@ -120,7 +120,7 @@ def test_bad_article_aborts_index_and_writes_nothing(
     (corpus / "bad.md").write_text("---\ntitle: [oops\n---\nText.\n")
     ix = tmp_path / "ix"
     res = runner.invoke(
-        main, ["index", str(corpus), "--index-dir", str(ix), "--model", "hash", "-q"]
+        main, ["index", str(corpus), "--index-dir", str(ix), "--model", "minilm", "-q"]
     )
     assert res.exit_code == 1
     assert "bad.md: broken front matter" in res.output and "--skip-invalid" in res.output

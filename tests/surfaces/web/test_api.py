@@ -14,7 +14,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.embed.embedder import HashEmbedder
+from qa.embed.embedder import MINILM, HashEmbedder
 from qa.index.build import build_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
@@ -201,7 +201,7 @@ def test_health(web: TestClient) -> None:
     h = web.get("/api/health").json()
     assert h["articles"] == 3
     assert h["passages"] >= 3
-    assert h["model"].startswith("hash")
+    assert h["model"] == MINILM
     assert h["built_at"]
     assert h["stale"] is False
 

@@ -16,7 +16,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from qa.embed.embedder import HashEmbedder
 from qa.index.build import build_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
@@ -88,7 +87,9 @@ class QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def site(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+def site(  # type: ignore[no-untyped-def]
+    tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory, minilm
+) -> Iterator[dict[str, Any]]:
     """The server over the tiny corpus plus an XSS article, and the demo CMS page on another
     origin pointing at it."""
     tmp = tmp_path_factory.mktemp("e2e")
@@ -97,9 +98,9 @@ def site(tiny_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[d
     (corpus / "festival.md").write_text(XSS_ARTICLE, encoding="utf-8")
     index_dir = tmp / "index"
     articles = load_corpus([corpus]).articles
-    build_index(articles, index_dir, inputs=[corpus], embedder=HashEmbedder(), progress=False)
+    build_index(articles, index_dir, inputs=[corpus], embedder=minilm, progress=False)
     settings = settings_for(tmp, admin_token=ADMIN_TOKEN)
-    app = create_app(Assistant.load(index_dir), settings)
+    app = create_app(Assistant.load(index_dir, embedder=minilm), settings)
     with LiveServer(app) as server:
         page_dir = tmp / "cms"
         page_dir.mkdir()
