@@ -519,6 +519,20 @@ def train_group() -> None:
     """Rebuild the shipped reader from the training data (QA_SHARED_DIR/datasets)."""
 
 
+def _train(stage: str, out: Path | None, work: Path | None, **changes: Any) -> None:
+    import logging
+
+    from qa.read.model import model_dir
+    from qa.training.reader import stage_config, train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    settings = _settings()
+    cfg = stage_config(
+        stage, settings.shared_dir, settings.cache_dir, out or model_dir(), work, **changes
+    )
+    click.echo(str(train(cfg)))
+
+
 @train_group.command("reader")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Model folder.")
 @click.option("--work", type=click.Path(path_type=Path), default=None, help="Checkpoints.")
@@ -527,24 +541,9 @@ def train_group() -> None:
 def train_reader_cmd(
     out: Path | None, work: Path | None, questions: int, max_minutes: float
 ) -> None:
-    """Fine-tune the reader model (resumes from the last checkpoint), export it to ONNX."""
-    import logging
-
-    from qa.read.model import model_dir
-    from qa.training.reader import TrainConfig, train
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    settings = _settings()
-    data = settings.shared_dir / "datasets"
-    cfg = TrainConfig(
-        squad_train=str(data / "squad-v1.1-train" / "train-v1.1.json.gz"),
-        squad2_other=str(data / "squad2-dev-other-20"),
-        out_dir=str(out or model_dir()),
-        work_dir=str(work or settings.cache_dir / "train" / "reader"),
-        squad_questions=questions,
-        max_minutes=max_minutes,
-    )
-    click.echo(str(train(cfg)))
+    """Stage 1 of the reader model: fine-tune all-MiniLM-L6-v2 (resumes from the last
+    checkpoint), export it to ONNX."""
+    _train("reader", out, work, squad_questions=questions, max_minutes=max_minutes)
 
 
 @train_group.command("answerability")
@@ -562,33 +561,17 @@ def train_reader_cmd(
 def train_answerability_cmd(
     out: Path | None, work: Path | None, questions: int, swapped: float, max_minutes: float
 ) -> None:
-    """Stage 2 of the reader: from `qa train reader`'s weights, train on SQuAD questions it has
-    not seen, each also made unanswerable by a swapped name or number, with the SQuAD 2.0
+    """Stage 2 of the reader model: from `qa train reader`'s weights, train on SQuAD questions
+    it has not seen, each also made unanswerable by a swapped name or number, with the SQuAD 2.0
     unanswerables again (resumes from the last checkpoint); export to ONNX."""
-    import logging
-
-    from qa.read.model import model_dir
-    from qa.training.reader import TrainConfig, train
-
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    settings = _settings()
-    data = settings.shared_dir / "datasets"
-    stage1 = settings.cache_dir / "train" / "reader" / "checkpoint.pt"
-    if not stage1.is_file():
-        raise click.ClickException(f"{stage1} is missing: run `qa train reader` first")
-    cfg = TrainConfig(
-        squad_train=str(data / "squad-v1.1-train" / "train-v1.1.json.gz"),
-        squad2_other=str(data / "squad2-dev-other-20"),
-        out_dir=str(out or model_dir()),
-        work_dir=str(work or settings.cache_dir / "train" / "answerability"),
+    _train(
+        "answerability",
+        out,
+        work,
         squad_questions=questions,
-        squad_skip=18000,
         swapped=swapped,
-        lr=3e-5,
-        init_from=str(stage1),
         max_minutes=max_minutes,
     )
-    click.echo(str(train(cfg)))
 
 
 @train_group.command("calibrate")

@@ -18,10 +18,11 @@ import logging
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from qa.errors import QAError
 from qa.hashing import file_sha256
 from qa.read.encoding import encode_pairs, load_tokenizer, span_tokens
 from qa.training.data import (
@@ -58,6 +59,41 @@ class TrainConfig:
     init_from: str = ""  # a checkpoint whose weights the run starts from
     squad_skip: int = 0  # questions of the seeded SQuAD draw left out (stage 1 took them)
     swapped: float = 0.0  # share of SQuAD questions also made unanswerable (data.swapped_pairs)
+
+
+STAGES = ("reader", "answerability")
+
+
+def stage_config(
+    stage: str, shared: Path, cache: Path, out: Path, work: Path | None = None, **changes: Any
+) -> TrainConfig:
+    """The shipped reader's training stages, reading ``shared``/datasets and checkpointing
+    under ``cache``/train/STAGE: ``reader`` (stage 1, from all-MiniLM-L6-v2) and
+    ``answerability`` (stage 2, from stage 1's checkpoint, on SQuAD questions stage 1 did not
+    see, each also made unanswerable when it can be; see :func:`qa.training.data.swapped_pairs`).
+    ``changes`` override the stage's settings."""
+    data = shared / "datasets"
+    cfg = TrainConfig(
+        squad_train=str(data / "squad-v1.1-train" / "train-v1.1.json.gz"),
+        squad2_other=str(data / "squad2-dev-other-20"),
+        out_dir=str(out),
+        work_dir=str(work or cache / "train" / stage),
+    )
+    if stage == "answerability":
+        stage1 = cache / "train" / "reader" / "checkpoint.pt"
+        if not stage1.is_file():
+            raise QAError(f"{stage1} is missing: run `qa train reader` first")
+        cfg = replace(
+            cfg,
+            squad_questions=3000,
+            squad_skip=cfg.squad_questions,
+            swapped=1.0,
+            lr=3e-5,
+            init_from=str(stage1),
+        )
+    elif stage != "reader":
+        raise QAError(f"no training stage {stage!r}; the stages are {', '.join(STAGES)}")
+    return replace(cfg, **changes)
 
 
 def split_other(folder: Path, held_out: int, seed: int) -> tuple[list[Question], list[Question]]:

@@ -176,3 +176,24 @@ def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
     )
     assert train(stage2) == tmp_path / "model2" / "model.onnx"
     assert json.loads((tmp_path / "model2" / "manifest.json").read_text())["config"]["swapped"]
+
+
+def test_the_stages_are_the_recipe_of_the_shipped_model(tmp_path: Path) -> None:
+    from dataclasses import asdict
+
+    from qa.errors import QAError
+    from qa.read.model import model_dir
+    from qa.training.reader import stage_config
+
+    with pytest.raises(QAError, match="qa train reader"):
+        stage_config("answerability", tmp_path, tmp_path / "cache", tmp_path / "out")
+    with pytest.raises(QAError, match="no training stage"):
+        stage_config("span", tmp_path, tmp_path / "cache", tmp_path / "out")
+    stage1 = tmp_path / "cache" / "train" / "reader" / "checkpoint.pt"
+    stage1.parent.mkdir(parents=True)
+    stage1.write_bytes(b"")
+    cfg = stage_config("answerability", tmp_path, tmp_path / "cache", tmp_path / "out")
+    assert cfg.init_from == str(stage1) and cfg.work_dir.endswith("answerability")
+    shipped = json.loads((model_dir() / "manifest.json").read_text(encoding="utf-8"))["config"]
+    mine = asdict(cfg) | {"init_from": "reader/checkpoint.pt"}
+    assert {k: mine[k] for k in shipped} == shipped
