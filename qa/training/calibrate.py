@@ -100,8 +100,8 @@ def collect_set(
 ) -> list[Row]:
     """``collect`` over a benchmark folder (or the question ``files`` in it), its articles
     (``corpus``, default its corpus.jsonl) indexed into ``index_dir``; the read rows are cached
-    in ``cache`` (delete it after retraining the model)."""
-    if firsts and cache.is_file():
+    in ``cache`` (delete it after retraining the model) and serve as unread ones too."""
+    if cache.is_file():
         with open(cache, "rb") as fh:
             rows: list[Row] = pickle.load(fh)
         return rows
@@ -232,7 +232,7 @@ def choose_threshold(
 def ablation(cal: list[Row], val: list[Row], k: int) -> list[dict[str, Any]]:
     """Each fitted feature left out in turn (refitted on calibration, measured on validation):
     sentence P@1 for the first stage's features, AUROC and questions handled right for the
-    calibrator's. The reader model's own relevance order is the ``first stage: none`` row."""
+    calibrator's."""
     out: list[dict[str, Any]] = []
     for drop, names in zip(
         (None, *FIRST_FEATURES), (FIRST_FEATURES, *leave_one_out(FIRST_FEATURES)), strict=True

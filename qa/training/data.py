@@ -145,16 +145,21 @@ def pairs_for(
     return out
 
 
+def one_per_paragraph(questions: list[Question]) -> Iterator[Question]:
+    """The first question of each paragraph (so each paragraph's text is counted once)."""
+    seen: set[tuple[str, str]] = set()
+    for q in questions:
+        if (q.article, q.paragraph[:64]) not in seen:
+            seen.add((q.article, q.paragraph[:64]))
+            yield q
+
+
 def build_pairs(questions: list[Question], seed: int, hard: int = 2, easy: int = 1) -> list[Pair]:
     """Pairs for every question; ``others`` are sentences of other paragraphs of the same
     article."""
     rng = random.Random(seed)
     by_article: dict[str, list[str]] = {}
-    seen: set[tuple[str, str]] = set()
-    for q in questions:
-        if (q.article, q.paragraph[:64]) in seen:
-            continue
-        seen.add((q.article, q.paragraph[:64]))
+    for q in one_per_paragraph(questions):
         by_article.setdefault(q.article, []).extend(q.paragraph[s:e] for s, e in q.sentences)
     out: list[Pair] = []
     for q in questions:
@@ -213,22 +218,18 @@ def swapped_pairs(questions: list[Question], share: float, seed: int) -> list[Pa
     """Negatives made from about ``share`` of the answerable ``questions``: the swapped question
     paired with the original's gold sentence."""
     rng = random.Random(seed)
-    pools: dict[str, dict[str, set[str]]] = {}
-    seen: set[tuple[str, str]] = set()
-    for q in questions:
-        if (q.article, q.paragraph[:64]) in seen:
-            continue
-        seen.add((q.article, q.paragraph[:64]))
-        art = pools.setdefault(q.article, {k: set() for k in _SWAPPABLE})
+    found: dict[str, dict[str, set[str]]] = {}
+    for q in one_per_paragraph(questions):
+        art = found.setdefault(q.article, {k: set() for k in _SWAPPABLE})
         for kind in _SWAPPABLE:
             for s, e in q.sentences:
                 art[kind].update(_spans(kind, q.paragraph, s, e))
+    pools = {a: {k: sorted(v) for k, v in kinds.items()} for a, kinds in found.items()}
     out = []
     for q in questions:
         if not q.answers or rng.random() >= share:
             continue
-        pool = {k: sorted(v) for k, v in pools.get(q.article, {}).items()}
-        changed = swapped_question(q, pool, rng)
+        changed = swapped_question(q, pools.get(q.article, {}), rng)
         if changed is not None:
             s, e = q.sentences[gold_sentence(q)]
             out.append(Pair(changed, q.title, q.paragraph[s:e], 0))
