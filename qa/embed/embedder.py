@@ -106,6 +106,16 @@ class MiniLMEmbedder:
             self._sha = (stamp, file_sha256(self._weights))
         return self._sha[1]
 
+    @property
+    def precision(self) -> str:
+        """What the vectors are computed in: "int8" on ONNX Runtime, "float32" on torch. The
+        two give close but different vectors, so an index records it (loads the ONNX model)."""
+        if self.onnx_encoder() is None:
+            return "float32"
+        from qa.embed.minilm_onnx import PRECISION
+
+        return PRECISION
+
     def identity(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -113,6 +123,7 @@ class MiniLMEmbedder:
             "weights": self._weights.name,
             "weights_bytes": self._weights.stat().st_size,
             "weights_sha256": self.weights_sha256(),
+            "precision": self.precision,
         }
 
     def quick_identity(self) -> dict[str, Any]:
@@ -121,6 +132,7 @@ class MiniLMEmbedder:
             "name": self.name,
             "dimension": self.dimension,
             "weights_bytes": self._weights.stat().st_size,
+            "precision": self.precision,
         }
 
     @property

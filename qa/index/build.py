@@ -218,6 +218,7 @@ def build_index(
             prev_manifest is not None
             and prev_manifest["model"].get("name") == identity["name"]
             and prev_manifest["model"].get("weights_sha256") == identity.get("weights_sha256")
+            and prev_manifest["model"].get("precision") == identity.get("precision")
             and prev_manifest["chunking"] == chunking
         )
         sources = {

