@@ -60,7 +60,7 @@ class Settings:
     embed_backend: str = field(
         default_factory=lambda: os.environ.get("QA_EMBED_BACKEND", "auto").lower()
     )
-    # threads of one reader-model call (ONNX Runtime intra-op)
+    # (question, sentence) pairs the reader model runs at once, one thread each
     reader_threads: int = field(default_factory=lambda: _env_int("QA_READER_THREADS", 2))
     # search knobs of approximate indexes, over the index's own (0: the index's)
     nprobe: int = field(default_factory=lambda: _env_int("QA_NPROBE", 0))

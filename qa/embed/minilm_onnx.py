@@ -189,9 +189,9 @@ class OnnxEncoder:
         feed = {"input_ids": row, "attention_mask": np.ones_like(row)}
         if "token_type_ids" in self._inputs:
             feed["token_type_ids"] = np.zeros_like(row)
-        hidden = self.session.run(None, feed)[0][0]  # (T, D)
+        hidden = np.asarray(self.session.run(None, feed)[0][0], dtype=np.float32)  # (T, D)
         vec = hidden.mean(axis=0)
-        return vec / max(float(np.linalg.norm(vec)), 1e-12)
+        return np.asarray(vec / max(float(np.linalg.norm(vec)), 1e-12), dtype=np.float32)
 
 
 def load_cached(

@@ -162,7 +162,7 @@ class LearnedReader:
         return top + cands[n:]
 
     def read_candidates(self, info: QuestionInfo, cands: Sequence[Candidate]) -> None:
-        """The model's reading of each candidate (one batch), stored on it. The question is
+        """The model's reading of each candidate, stored on it. The question is
         read first, then a follow-up's context (``info.read_as``)."""
         if not cands:
             return

@@ -94,6 +94,23 @@ def test_model_reads_the_short_answer_inside_the_sentence(model: ReaderModel) ->
         assert 0 <= r.start < r.end <= len(s)
 
 
+def test_a_pairs_reading_does_not_depend_on_the_sentences_read_beside_it(
+    model: ReaderModel,
+) -> None:
+    # the int8 model quantises activations per call: read together, a long sentence would
+    # shift a short one's relevance; each pair runs alone, so company changes nothing
+    question = "How many workers rebuilt the pier?"
+    sentences = [
+        "Mayor Clara Voss said 120 workers rebuilt the main pier.",
+        "Ferries resume.",
+        " ".join(["The harbour authority published a long report on the repairs."] * 8),
+    ]
+    together = model.read(question, ["Port reopens"] * 3, sentences)
+    alone = [model.read(question, ["Port reopens"], [s])[0] for s in sentences]
+    assert together == alone
+    assert model.read(question, ["Port reopens"] * 3, sentences[::-1]) == alone[::-1]
+
+
 def _copy_model(tmp_path: Path) -> Path:
     folder = tmp_path / "reader"
     shutil.copytree(model_dir(), folder)
