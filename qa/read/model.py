@@ -49,7 +49,8 @@ class Reading:
 class ReaderModel:
     """Loads the ONNX model once; :meth:`read` scores pairs. Thread-safe.
 
-    Each pair runs alone (no padding), on one thread, ``threads`` pairs at a time: the int8
+    Each pair runs alone (no padding), on one thread, ``threads`` pairs at a time (one pool of
+    threads for all callers): the int8
     model quantises activations with one scale per call, so a pair read beside others would get
     a relevance up to ~0.7 logit (0.19 on average) different from the same pair read alone, and
     which sentences happen to be read together would change the answer. Alone, a pair's reading
@@ -75,6 +76,9 @@ class ReaderModel:
                     "reinstall the package or retrain with `qa train reader`"
                 )
         self.workers = max(1, threads or Settings().reader_threads)
+        # one pool for every caller: questions answered at once share these threads instead of
+        # each bringing its own, so the model never runs on more threads than ``threads``
+        self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="qa-reader")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1
         opts.inter_op_num_threads = 1
@@ -98,8 +102,7 @@ class ReaderModel:
             batch = encode_pairs(self.tokenizer, [question] * len(sentences), titles, sentences)
         if len(sentences) == 1:
             return [self._read_one(batch, 0)]
-        with ThreadPoolExecutor(min(self.workers, len(sentences))) as pool:
-            return list(pool.map(lambda i: self._read_one(batch, i), range(len(sentences))))
+        return list(self._pool.map(lambda i: self._read_one(batch, i), range(len(sentences))))
 
     def _read_one(self, batch: Batch, i: int) -> Reading:
         n = int(batch.attention_mask[i].sum())  # the pair's own tokens, without padding
