@@ -50,11 +50,11 @@ class ReaderModel:
     """Loads the ONNX model once; :meth:`read` scores pairs. Thread-safe.
 
     Each pair runs alone (no padding), on one thread, ``threads`` pairs at a time (one pool of
-    threads for all callers): the int8
-    model quantises activations with one scale per call, so a pair read beside others would get
-    a relevance up to ~0.7 logit (0.19 on average) different from the same pair read alone, and
-    which sentences happen to be read together would change the answer. Alone, a pair's reading
-    depends on nothing but the pair, as in training and calibration."""
+    threads for all callers): the int8 model quantises activations with one scale per call, so a
+    pair read beside others would get a relevance up to ~0.7 logit (0.19 on average) different
+    from the same pair read alone, and which sentences happen to be read together would change
+    the answer. Alone, a pair's reading depends on nothing but the pair, as in training and
+    calibration."""
 
     def __init__(
         self, folder: Path | None = None, threads: int | None = None, verify: bool = True
