@@ -13,11 +13,12 @@ Two input forms are read:
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import re
 import string
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -432,8 +433,23 @@ SHARED_SETS = {
 }
 
 
+# a set whose articles are partly training data: only its held-out articles are evaluated
+HELD_OUT_SETS = {
+    "amazon_reviews": ("datasets/squadshifts/amazon_reviews_v1.0.json", "validation"),
+}
+HELD_OUT_SHARE = 4  # one article in this many is held out (by its title's hash)
+
+
+def held_out_article(title: str) -> bool:
+    """Whether an article of a partly-training set (``HELD_OUT_SETS``) is held out for
+    validation: decided by the SHA-256 of its title, so training and evaluation agree without
+    sharing any state."""
+    digest = hashlib.sha256(title.encode("utf-8")).digest()
+    return int.from_bytes(digest[:4], "big") % HELD_OUT_SHARE == 0
+
+
 def set_names() -> list[str]:
-    return [*BUNDLED_SETS, *SHARED_SETS]
+    return [*BUNDLED_SETS, *SHARED_SETS, *HELD_OUT_SETS]
 
 
 def resolve_set(name: str, eval_dir: Path, shared_dir: Path, work_dir: Path) -> Path:
@@ -444,20 +460,22 @@ def resolve_set(name: str, eval_dir: Path, shared_dir: Path, work_dir: Path) -> 
         if not path.is_file():
             raise InputFileError(f"the eval set {name!r} is missing: no {path}")
         return path
-    if name not in SHARED_SETS:
+    known = {**SHARED_SETS, **HELD_OUT_SETS}
+    if name not in known:
         raise InputFileError(f"unknown eval set {name!r}; known: {', '.join(set_names())}")
-    path = shared_dir / SHARED_SETS[name][0]
+    path = shared_dir / known[name][0]
     if not path.exists():
         raise InputFileError(f"the eval set {name!r} needs {path}, which is missing")
     if path.is_dir():
         return path
-    return squad_json_to_set(path, work_dir / name)
+    keep = held_out_article if name in HELD_OUT_SETS else None
+    return squad_json_to_set(path, work_dir / name, keep)
 
 
-def squad_json_to_set(path: Path, out: Path) -> Path:
+def squad_json_to_set(path: Path, out: Path, keep: Callable[[str], bool] | None = None) -> Path:
     """Write ``out/{corpus,paragraphs,questions}.jsonl`` from a SQuAD v1.1-format file (or its
-    ``.gz``): one article per SQuAD title (paragraphs joined by a blank line). Rewritten only
-    when missing."""
+    ``.gz``): one article per SQuAD title (paragraphs joined by a blank line), only the titles
+    ``keep`` accepts when given. Rewritten only when missing."""
     if (out / "questions.jsonl").is_file():
         return out
     opener = gzip.open if path.suffix == ".gz" else open
@@ -468,6 +486,8 @@ def squad_json_to_set(path: Path, out: Path) -> Path:
     questions: list[dict[str, Any]] = []
     for art in data:
         aid = str(art.get("title") or f"article-{len(corpus)}")
+        if keep is not None and not keep(aid):
+            continue
         texts = []
         for i, para in enumerate(art["paragraphs"]):
             pid = f"{aid}#{i}"

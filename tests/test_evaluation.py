@@ -17,6 +17,7 @@ from qa.evaluation import (
     confidence_auroc,
     confidence_ece,
     format_summary,
+    held_out_article,
     load_eval_set,
     resolve_set,
 )
@@ -64,6 +65,40 @@ def test_a_squad_file_becomes_a_benchmark_folder(tmp_path: Path) -> None:
     (item,) = load_eval_set(folder)
     assert item.answers == ("January", "every January") and item.answerable
     assert item.paragraph == CONTEXT and item.article_ids == ("Lake_Orva",)
+
+
+def test_a_partly_training_set_is_evaluated_on_its_held_out_articles_only(
+    tmp_path: Path,
+) -> None:
+    titles = [f"Shop_{i}" for i in range(16)]
+    data = {
+        "data": [
+            {
+                "title": t,
+                "paragraphs": [
+                    {
+                        "context": CONTEXT,
+                        "qas": [
+                            {
+                                "id": t,
+                                "question": "When does Lake Orva freeze?",
+                                "answers": [{"text": "every January", "answer_start": 18}],
+                            }
+                        ],
+                    }
+                ],
+            }
+            for t in titles
+        ]
+    }
+    folder = tmp_path / "shared" / "datasets" / "squadshifts"
+    folder.mkdir(parents=True)
+    (folder / "amazon_reviews_v1.0.json").write_text(json.dumps(data), encoding="utf-8")
+    got = resolve_set("amazon_reviews", tmp_path / "eval", tmp_path / "shared", tmp_path / "w")
+    kept = {json.loads(x)["id"] for x in (got / "corpus.jsonl").read_text().splitlines()}
+    assert kept == {t for t in titles if held_out_article(t)}
+    assert 0 < len(kept) < len(titles)
+    assert {i.id for i in load_eval_set(got)} == kept
 
 
 def test_unknown_or_missing_sets_are_named(tmp_path: Path) -> None:
