@@ -435,7 +435,8 @@ def batch_cmd(
     "sets",
     multiple=True,
     help="A named set (repeatable): questions, heldout…heldout5, offtopic, squad2-dev-5, "
-    "squad2-test-10, new_wiki, reddit. Prints one summary table.",
+    "amazon_reviews (its held-out quarter), squad2-test-10, new_wiki, reddit. Prints one "
+    "summary table.",
 )
 @index_dir_option
 @click.option(
@@ -557,19 +558,33 @@ def train_reader_cmd(
     show_default=True,
     help="Share of the questions also made unanswerable (0: the ablation).",
 )
+@click.option(
+    "--ood-questions",
+    type=click.IntRange(0),
+    default=2000,
+    show_default=True,
+    help="Questions on Amazon reviews (squadshifts; not the held-out articles) added (0: none).",
+)
 @click.option("--max-minutes", type=float, default=0.0, help="Stop and checkpoint after this.")
 def train_answerability_cmd(
-    out: Path | None, work: Path | None, questions: int, swapped: float, max_minutes: float
+    out: Path | None,
+    work: Path | None,
+    questions: int,
+    swapped: float,
+    ood_questions: int,
+    max_minutes: float,
 ) -> None:
     """Stage 2 of the reader model: from `qa train reader`'s weights, train on SQuAD questions
     it has not seen, each also made unanswerable by a swapped name or number, with the SQuAD 2.0
-    unanswerables again (resumes from the last checkpoint); export to ONNX."""
+    unanswerables again and questions on Amazon reviews (out of domain; resumes from the last
+    checkpoint); export to ONNX."""
     _train(
         "answerability",
         out,
         work,
         squad_questions=questions,
         swapped=swapped,
+        ood_questions=ood_questions,
         max_minutes=max_minutes,
     )
 

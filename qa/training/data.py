@@ -54,7 +54,8 @@ def read_squad(path: Path) -> Iterator[Question]:
     with opener(path, "rt", encoding="utf-8") as fh:
         data = json.load(fh)["data"]
     for art in data:
-        title = art.get("title", "").replace("_", " ")
+        article = str(art.get("title", ""))
+        title = article.replace("_", " ")
         for para in art["paragraphs"]:
             text = para["context"]
             sents = tuple(split_sentences(text))
@@ -62,7 +63,7 @@ def read_squad(path: Path) -> Iterator[Question]:
                 answers = tuple((int(a["answer_start"]), a["text"]) for a in qa.get("answers", []))
                 if qa.get("is_impossible"):
                     answers = ()
-                yield Question(qa["id"], qa["question"], title, title, text, sents, answers)
+                yield Question(qa["id"], qa["question"], title, article, text, sents, answers)
 
 
 def read_jsonl_set(folder: Path) -> Iterator[Question]:

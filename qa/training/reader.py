@@ -59,6 +59,10 @@ class TrainConfig:
     init_from: str = ""  # a checkpoint whose weights the run starts from
     squad_skip: int = 0  # questions of the seeded SQuAD draw left out (stage 1 took them)
     swapped: float = 0.0  # share of SQuAD questions also made unanswerable (data.swapped_pairs)
+    # out-of-domain questions (a SQuAD-format file) drawn from the articles that evaluation does
+    # not hold out (qa.evaluation.held_out_article)
+    ood_train: str = ""
+    ood_questions: int = 0
 
 
 STAGES = ("reader", "answerability")
@@ -88,6 +92,8 @@ def stage_config(
             squad_questions=3000,
             squad_skip=cfg.squad_questions,
             swapped=1.0,
+            ood_train=str(data / "squadshifts" / "amazon_reviews_v1.0.json"),
+            ood_questions=2000,
             lr=3e-5,
             init_from=str(stage1),
         )
@@ -111,7 +117,14 @@ def training_pairs(cfg: TrainConfig) -> list[Pair]:
     rng.shuffle(squad)
     squad = squad[cfg.squad_skip : cfg.squad_skip + cfg.squad_questions]
     other, _ = split_other(Path(cfg.squad2_other), cfg.calibration_articles, cfg.seed)
-    pairs = build_pairs(squad + other, cfg.seed, cfg.hard, cfg.easy)
+    ood: list[Question] = []
+    if cfg.ood_questions:
+        from qa.evaluation import held_out_article
+
+        ood = [q for q in read_squad(Path(cfg.ood_train)) if not held_out_article(q.article)]
+        random.Random(cfg.seed).shuffle(ood)
+        ood = ood[: cfg.ood_questions]
+    pairs = build_pairs(squad + other + ood, cfg.seed, cfg.hard, cfg.easy)
     if cfg.swapped:
         pairs += swapped_pairs(squad, cfg.swapped, cfg.seed)
     rng.shuffle(pairs)
@@ -203,6 +216,7 @@ def train(cfg: TrainConfig) -> Path:
                 "opt": opt.state_dict(),
                 "sched": sched.state_dict(),
                 "step": step,
+                "seconds": spent + time.time() - t0,
             },
             tmp,
         )
@@ -309,11 +323,22 @@ def export(
                 "questions_sha256": file_sha256(Path(cfg.squad2_other) / "questions.jsonl"),
                 "paragraphs_sha256": file_sha256(Path(cfg.squad2_other) / "paragraphs.jsonl"),
             },
-        },
+        }
+        | (
+            {
+                "ood_train": {
+                    "path": Path(cfg.ood_train).name,
+                    "sha256": file_sha256(Path(cfg.ood_train)),
+                }
+            }
+            if cfg.ood_questions
+            else {}
+        ),
         "config": {
             k: v
             for k, v in asdict(cfg).items()
-            if k not in {"squad_train", "squad2_other", "out_dir", "work_dir", "init_from"}
+            if k
+            not in {"squad_train", "squad2_other", "out_dir", "work_dir", "init_from", "ood_train"}
         }
         | ({"init_from": "/".join(Path(cfg.init_from).parts[-2:])} if cfg.init_from else {}),
         "pairs": n_pairs,
@@ -388,6 +413,15 @@ def write_card(folder: Path) -> Path:
             f"squad2-dev-other-20 training articles again (the settings above are this stage's).",
             "",
         ]
+    if cfg.get("ood_questions"):
+        ood = man["data"]["ood_train"]
+        lines[-1:] = [
+            f"Out of domain: {cfg['ood_questions']} questions on Amazon product reviews "
+            f"(squadshifts `{ood['path']}`, sha256 `{ood['sha256']}`), drawn with the seed from "
+            "the three quarters of its articles that `qa eval --set amazon_reviews` does not "
+            "hold out (`qa.evaluation.held_out_article`), paired like the SQuAD questions.",
+            "",
+        ]
     if params:
         fitted = params.get("fitted", {})
         lines += [
@@ -410,7 +444,8 @@ def write_card(folder: Path) -> Path:
         "## Licences",
         "",
         "all-MiniLM-L6-v2: Apache-2.0. SQuAD 1.1 and 2.0: CC BY-SA 4.0. The weights are a",
-        "derivative trained on CC BY-SA 4.0 data.",
+        "derivative trained on CC BY-SA 4.0 data"
+        + (" and on SQuADShifts (CC BY 4.0)." if cfg.get("ood_questions") else "."),
         "",
     ]
     card = folder / "README.md"

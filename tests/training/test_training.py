@@ -138,6 +138,32 @@ def test_calibration_helpers() -> None:
     assert 0.05 <= t <= 0.95 and 0.0 < acc <= 1.0
 
 
+def test_out_of_domain_questions_come_from_articles_evaluation_does_not_hold_out(
+    tmp_path: Path,
+) -> None:
+    from qa.evaluation import held_out_article
+    from qa.training.reader import training_pairs
+
+    ood = json.loads(_squad_file(tmp_path).read_text(encoding="utf-8"))
+    article = ood["data"][0]
+    ood["data"] = [dict(article, title=f"Review_{i}") for i in range(12)]
+    path = tmp_path / "ood.json"
+    path.write_text(json.dumps(ood), encoding="utf-8")
+    cfg = TrainConfig(
+        squad_train=str(_squad_file(tmp_path)),
+        squad2_other=str(_squad2_folder(tmp_path)),
+        out_dir=str(tmp_path / "model"),
+        work_dir=str(tmp_path / "work"),
+        squad_questions=3,
+        calibration_articles=0,
+        ood_train=str(path),
+        ood_questions=100,
+    )
+    titles = {p.title for p in training_pairs(cfg)} - {"Tarn bridge", "Tarn"}
+    expected = {f"Review {i}" for i in range(12) if not held_out_article(f"Review_{i}")}
+    assert titles == expected and 0 < len(expected) < 12
+
+
 @pytest.mark.slow
 def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
     cfg = TrainConfig(
