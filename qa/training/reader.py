@@ -93,7 +93,6 @@ def stage_config(
             squad_skip=cfg.squad_questions,
             swapped=1.0,
             ood_train=str(data / "squadshifts" / "amazon_reviews_v1.0.json"),
-            ood_questions=2000,
             lr=3e-5,
             init_from=str(stage1),
         )
