@@ -1,12 +1,11 @@
 """The question stage: validation, and follow-up resolution from the chat history.
 
-A follow-up ("And in 2024?", "What did he say about the displaced?") is searched together with
-the question that opened its thread (the last earlier question that stood on its own), the
-question it follows up on, and the names the conversation has used, latest first; the reader
-model then reads it on its own among the sentences so found. When the previous question asked
-for a person and the follow-up says "he" or "she", the pipeline answers the previous question to
-learn who (see :func:`refers_to_answer`) and the follow-up is searched and read with that name
-in place of the pronoun.
+A follow-up ("And in 2024?", "What did he say about the displaced?") is searched and read
+together with the question that opened its thread (the last earlier question that stood on its
+own), the question it follows up on, and the names the conversation has used, latest first. When the
+previous question asked for a person and the follow-up says "he" or "she", the pipeline answers
+the previous question to learn who (see :func:`refers_to_answer`) and the follow-up is read with
+that name in place of the pronoun.
 
 May import: ``qa.errors``, ``qa.ingest.text``, ``qa.lexicon``.
 """
@@ -44,9 +43,7 @@ class QuestionInfo:
     text: str  # the question as asked (stripped)
     query: str  # what retrieval searches for (includes context for follow-ups)
     followup: bool = False
-    # what the reader model reads ("" = ``query``): a follow-up on its own, "he" or "she" put
-    # for the person when known. The context finds the candidate sentences (``query``); read
-    # with the question, it made the model answer the earlier question instead of this one
+    # what the reader model reads: the question first, then the context ("" = ``query``)
     read_as: str = ""
     resolved: str = ""  # a readable resolved form for follow-ups
     previous: str = ""  # the question this one follows up on
@@ -198,7 +195,7 @@ def analyze_question(question: str, history: Any = None, referent: str = "") -> 
         # who "he" is, in place of the pronoun; the conversation's other names are other people
         resolved = _put_person(text, referent)
         query = " ".join([*context, resolved])
-        read_as = resolved
+        read_as = " ".join([resolved, *context])
     else:
         resolved = f"{text} (following up on: {prev})"
         names: list[str] = []
@@ -207,7 +204,7 @@ def analyze_question(question: str, history: Any = None, referent: str = "") -> 
                 if name not in names:
                     names.append(name)
         query = " ".join([*context, *names[:MAX_CONTEXT_NAMES], text])
-        read_as = text
+        read_as = " ".join([text, *context, *names[:MAX_CONTEXT_NAMES]])
     return QuestionInfo(
         text,
         query,

@@ -76,21 +76,6 @@ def test_follow_up_uses_the_conversation(tiny_assistant: Assistant) -> None:
     assert ans2.short_answer == "14"
 
 
-@pytest.mark.parametrize(
-    ("question", "short"),
-    [("And who is the principal?", "Tomas Berg"), ("And when did it open?", "Friday")],
-)
-def test_a_follow_up_answers_itself_not_the_question_before_it(
-    tiny_assistant: Assistant, question: str, short: str
-) -> None:
-    """The context finds the sentences; the follow-up alone is read among them (read with the
-    earlier question, the model marked "14", the classrooms, for both)."""
-    history = ["How many classrooms does the school in Marrow have?"]
-    ans = tiny_assistant.ask(question, history=history)
-    assert ans.short_answer == short
-    check_quotes(tiny_assistant, ans)
-
-
 @pytest.mark.parametrize("bad", ["", "   ", "?!", "x" * 1001, None, 42])
 def test_bad_questions_are_rejected_with_a_message(tiny_assistant: Assistant, bad: object) -> None:
     with pytest.raises(QuestionError):

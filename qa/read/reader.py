@@ -162,8 +162,8 @@ class LearnedReader:
         return top + cands[n:]
 
     def read_candidates(self, info: QuestionInfo, cands: Sequence[Candidate]) -> None:
-        """The model's reading of each candidate, stored on it; a follow-up is read on its
-        own (``info.read_as``), its context having chosen the candidates."""
+        """The model's reading of each candidate, stored on it. The question is
+        read first, then a follow-up's context (``info.read_as``)."""
         if not cands:
             return
         question = info.read_as or info.query
