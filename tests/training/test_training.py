@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -138,6 +139,19 @@ def test_calibration_helpers() -> None:
     assert 0.05 <= t <= 0.95 and 0.0 < acc <= 1.0
 
 
+def _tiny_config(tmp_path: Path, **changes: Any) -> TrainConfig:
+    """A training config over the invented sample (3 SQuAD questions, no calibration split)."""
+    return TrainConfig(
+        squad_train=str(_squad_file(tmp_path)),
+        squad2_other=str(_squad2_folder(tmp_path)),
+        out_dir=str(tmp_path / "model"),
+        work_dir=str(tmp_path / "work"),
+        squad_questions=3,
+        calibration_articles=0,
+        **changes,
+    )
+
+
 def test_out_of_domain_questions_come_from_articles_evaluation_does_not_hold_out(
     tmp_path: Path,
 ) -> None:
@@ -149,16 +163,7 @@ def test_out_of_domain_questions_come_from_articles_evaluation_does_not_hold_out
     ood["data"] = [dict(article, title=f"Review_{i}") for i in range(12)]
     path = tmp_path / "ood.json"
     path.write_text(json.dumps(ood), encoding="utf-8")
-    cfg = TrainConfig(
-        squad_train=str(_squad_file(tmp_path)),
-        squad2_other=str(_squad2_folder(tmp_path)),
-        out_dir=str(tmp_path / "model"),
-        work_dir=str(tmp_path / "work"),
-        squad_questions=3,
-        calibration_articles=0,
-        ood_train=str(path),
-        ood_questions=100,
-    )
+    cfg = _tiny_config(tmp_path, ood_train=str(path), ood_questions=100)
     titles = {p.title for p in training_pairs(cfg)} - {"Tarn bridge", "Tarn"}
     expected = {f"Review {i}" for i in range(12) if not held_out_article(f"Review_{i}")}
     assert titles == expected and 0 < len(expected) < 12
@@ -166,16 +171,7 @@ def test_out_of_domain_questions_come_from_articles_evaluation_does_not_hold_out
 
 @pytest.mark.slow
 def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
-    cfg = TrainConfig(
-        squad_train=str(_squad_file(tmp_path)),
-        squad2_other=str(_squad2_folder(tmp_path)),
-        out_dir=str(tmp_path / "model"),
-        work_dir=str(tmp_path / "work"),
-        squad_questions=3,
-        calibration_articles=0,
-        batch_size=4,
-        max_minutes=1e-6,  # stop after the first step
-    )
+    cfg = _tiny_config(tmp_path, batch_size=4, max_minutes=1e-6)  # stop after the first step
     random.seed(0)
     first = train(cfg)
     assert first.name == "checkpoint.pt" and not (tmp_path / "model").exists()
