@@ -16,21 +16,21 @@ from tests.helpers import ROOT
 pytestmark = pytest.mark.slow
 BENCHMARK = ROOT / "eval" / "questions.jsonl"
 # Regression floors for the learned reader (docs/benchmarks.md), a little under what reader
-# model v2 measured on 2026-12-03: 0.621 of the 103 questions handled right, 14 of 20
-# unanswerable ones abstained, no made-up disagreement. (v1 measured 0.738 and 13 of 20 at a
-# lower threshold: v2's rule-chosen threshold refuses more, see docs/benchmarks.md.) The
-# issue's goals (0.90 and 20 of 20) are not met; the rules reader met them on this file because
-# it was written from it.
-CORRECT_FLOOR = 0.59
-ABSTAIN_FLOOR = 0.65
+# model v3 measured on 2026-12-04: 0.728 of the 103 questions handled right, 13 of 20
+# unanswerable ones abstained, no made-up disagreement. (v2 measured 0.621 and 14 of 20 at a
+# higher threshold, 0.31 against 0.23: see docs/benchmarks.md.) The issue's goals (0.90 and
+# 20 of 20) are not met; the rules reader met them on this file because it was written from it.
+CORRECT_FLOOR = 0.70
+ABSTAIN_FLOOR = 0.60
 OFFTOPIC_FLOOR = 0.95  # the goal; measured 60 of 60
 SPURIOUS_CONFLICTS = 1  # measured: 0 of the 99 questions that are not about a disagreement (v1: 3)
-# The held-out sets (eval/README.md), v2 measured 0.567, 0.700, 0.433, 0.733, 0.700.
+# The held-out sets (eval/README.md): v2 measured 0.567, 0.700, 0.400, 0.767, 0.700 (pooled
+# 0.627), v3 0.633, 0.633, 0.533, 0.867, 0.700 (pooled 0.673; heldout2 lost two abstentions).
 HELDOUT_FLOORS = {
-    "heldout.jsonl": 0.53,
-    "heldout2.jsonl": 0.66,
-    "heldout3.jsonl": 0.40,
-    "heldout4.jsonl": 0.70,
+    "heldout.jsonl": 0.60,
+    "heldout2.jsonl": 0.60,
+    "heldout3.jsonl": 0.50,
+    "heldout4.jsonl": 0.83,
     "heldout5.jsonl": 0.66,
 }
 

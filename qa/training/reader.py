@@ -5,8 +5,8 @@ on the sentence's tokens (the short answer).
 Data: SQuAD 1.1 train (answerable) and the SQuAD 2.0 articles of ``squad2-dev-other-20`` that
 are not held out for calibration (answerable and adversarial unanswerable), see
 :mod:`qa.training.data`. Runs on CPU; checkpoints every few minutes and resumes from the last one,
-so a run cut short goes on where it stopped. The result is exported to ONNX, quantised to int8
-and written with a model card.
+so a run cut short goes on where it stopped. The result is exported to ONNX, its weights quantised
+to int8 with one scale per output channel, and written with a model card.
 
 torch and transformers are imported here only; the shipped reader needs neither.
 """
@@ -74,7 +74,8 @@ def stage_config(
     """The shipped reader's training stages, reading ``shared``/datasets and checkpointing
     under ``cache``/train/STAGE: ``reader`` (stage 1, from all-MiniLM-L6-v2) and
     ``answerability`` (stage 2, from stage 1's checkpoint, on SQuAD questions stage 1 did not
-    see, each also made unanswerable when it can be; see :func:`qa.training.data.swapped_pairs`).
+    see, each also made unanswerable when it can be, see :func:`qa.training.data.swapped_pairs`,
+    and on 2,000 questions on Amazon product reviews).
     ``changes`` override the stage's settings."""
     data = shared / "datasets"
     cfg = TrainConfig(
@@ -93,6 +94,7 @@ def stage_config(
             squad_skip=cfg.squad_questions,
             swapped=1.0,
             ood_train=str(data / "squadshifts" / "amazon_reviews_v1.0.json"),
+            ood_questions=2000,
             lr=3e-5,
             init_from=str(stage1),
         )
@@ -275,7 +277,11 @@ def train(cfg: TrainConfig) -> Path:
 def export(
     net: Any, tok: Any, cfg: TrainConfig, n_pairs: int, steps: int, minutes: float = 0.0
 ) -> Path:
-    """ONNX export, int8 dynamic quantisation, tokenizer copy and a manifest with hashes."""
+    """ONNX export, int8 dynamic quantisation, tokenizer copy and a manifest with hashes.
+
+    The weights get one scale per output channel: with one scale per matrix the span head lost
+    ~3 points of short-answer F1 against float32 on squad2-dev-5's gold sentences (0.726 against
+    0.754), per channel ~0.4 (0.750), at the same size and speed."""
     import shutil
 
     import torch
@@ -306,7 +312,7 @@ def export(
         dynamo=False,
     )
     model = out / "model.onnx"
-    quantize_dynamic(str(fp32), str(model), weight_type=QuantType.QInt8)
+    quantize_dynamic(str(fp32), str(model), weight_type=QuantType.QInt8, per_channel=True)
     shutil.copy(minilm_dir() / "tokenizer.json", out / "tokenizer.json")
     manifest = {
         "name": "qa-reader-minilm-l6",
@@ -365,7 +371,8 @@ def write_card(folder: Path) -> Path:
         "(at most 12 words), ` | ` and the sentence (`qa/read/encoding.py`).",
         "",
         f"- Base: {man['base']} (Apache-2.0), its 6-layer encoder fine-tuned end to end.",
-        "- Format: ONNX, int8 dynamic quantisation (onnxruntime), with the base model's tokenizer.",
+        "- Format: ONNX, int8 dynamic quantisation (onnxruntime; weights one scale per output "
+        "channel), with the base model's tokenizer.",
         "- Files and SHA-256 (checked at every load):",
         *[f"  - `{name}` `{digest}`" for name, digest in man["files"].items()],
         "",
