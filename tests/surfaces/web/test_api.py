@@ -69,7 +69,7 @@ def test_ask_follow_up_uses_history(web: TestClient) -> None:
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap of reader models v1 and v2: the span head marks '14' (the classrooms) in "
+    reason="known gap of reader models v1 to v3: the span head marks '14' (the classrooms) in "
     "'The school has 14 classrooms and room for 400 pupils.' for 'And how many pupils?'",
 )
 def test_an_elliptical_follow_up_marks_its_own_short_answer(web: TestClient) -> None:
