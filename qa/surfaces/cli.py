@@ -538,13 +538,20 @@ def _train(stage: str, out: Path | None, work: Path | None, **changes: Any) -> N
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Model folder.")
 @click.option("--work", type=click.Path(path_type=Path), default=None, help="Checkpoints.")
 @click.option("--questions", type=click.IntRange(1), default=18000, show_default=True)
+@click.option(
+    "--layers",
+    type=click.IntRange(0, 6),
+    default=0,
+    show_default=True,
+    help="Keep only the base encoder's first N layers (0: all); both stages must agree.",
+)
 @click.option("--max-minutes", type=float, default=0.0, help="Stop and checkpoint after this.")
 def train_reader_cmd(
-    out: Path | None, work: Path | None, questions: int, max_minutes: float
+    out: Path | None, work: Path | None, questions: int, layers: int, max_minutes: float
 ) -> None:
     """Stage 1 of the reader model: fine-tune all-MiniLM-L6-v2 (resumes from the last
     checkpoint), export it to ONNX."""
-    _train("reader", out, work, squad_questions=questions, max_minutes=max_minutes)
+    _train("reader", out, work, squad_questions=questions, layers=layers, max_minutes=max_minutes)
 
 
 @train_group.command("answerability")
@@ -566,6 +573,13 @@ def train_reader_cmd(
     help="Questions on Amazon reviews (squadshifts; not the articles evaluation holds out) "
     "added (0: the ablation, model v2).",
 )
+@click.option(
+    "--layers",
+    type=click.IntRange(0, 6),
+    default=0,
+    show_default=True,
+    help="Keep only the base encoder's first N layers (0: all); both stages must agree.",
+)
 @click.option("--max-minutes", type=float, default=0.0, help="Stop and checkpoint after this.")
 def train_answerability_cmd(
     out: Path | None,
@@ -573,6 +587,7 @@ def train_answerability_cmd(
     questions: int,
     swapped: float,
     ood_questions: int,
+    layers: int,
     max_minutes: float,
 ) -> None:
     """Stage 2 of the reader model: from `qa train reader`'s weights, train on SQuAD questions
@@ -586,6 +601,7 @@ def train_answerability_cmd(
         squad_questions=questions,
         swapped=swapped,
         ood_questions=ood_questions,
+        layers=layers,
         max_minutes=max_minutes,
     )
 

