@@ -534,17 +534,21 @@ def _train(stage: str, out: Path | None, work: Path | None, **changes: Any) -> N
     click.echo(str(train(cfg)))
 
 
-@train_group.command("reader")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Model folder.")
-@click.option("--work", type=click.Path(path_type=Path), default=None, help="Checkpoints.")
-@click.option("--questions", type=click.IntRange(1), default=18000, show_default=True)
-@click.option(
+# a shallower reader (tried: docs/benchmarks.md, speed); stage 2 must keep stage 1's layers
+LAYERS_OPTION = click.option(
     "--layers",
     type=click.IntRange(0, 6),
     default=0,
     show_default=True,
     help="Keep only the base encoder's first N layers (0: all); both stages must agree.",
 )
+
+
+@train_group.command("reader")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Model folder.")
+@click.option("--work", type=click.Path(path_type=Path), default=None, help="Checkpoints.")
+@click.option("--questions", type=click.IntRange(1), default=18000, show_default=True)
+@LAYERS_OPTION
 @click.option("--max-minutes", type=float, default=0.0, help="Stop and checkpoint after this.")
 def train_reader_cmd(
     out: Path | None, work: Path | None, questions: int, layers: int, max_minutes: float
@@ -573,13 +577,7 @@ def train_reader_cmd(
     help="Questions on Amazon reviews (squadshifts; not the articles evaluation holds out) "
     "added (0: the ablation, model v2).",
 )
-@click.option(
-    "--layers",
-    type=click.IntRange(0, 6),
-    default=0,
-    show_default=True,
-    help="Keep only the base encoder's first N layers (0: all); both stages must agree.",
-)
+@LAYERS_OPTION
 @click.option("--max-minutes", type=float, default=0.0, help="Stop and checkpoint after this.")
 def train_answerability_cmd(
     out: Path | None,

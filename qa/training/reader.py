@@ -187,7 +187,14 @@ def train(cfg: TrainConfig) -> Path:
     log.info("%d pairs (%.1f s)", len(pairs), time.time() - t_load)
     net = make_net(base, cfg.layers)
     if cfg.init_from:
-        net.load_state_dict(torch.load(cfg.init_from, weights_only=False)["net"])
+        weights = torch.load(cfg.init_from, weights_only=False)["net"]
+        theirs = {k.split(".")[3] for k in weights if k.startswith("bert.encoder.layer.")}
+        if len(theirs) != len(net.bert.encoder.layer):
+            raise QAError(
+                f"{cfg.init_from} has {len(theirs)} encoder layers and this run "
+                f"{len(net.bert.encoder.layer)}: give both stages the same --layers"
+            )
+        net.load_state_dict(weights)
         log.info("starting from the weights of %s", cfg.init_from)
     batches = _batches(pairs, cfg.batch_size, cfg.seed)
     total = math.ceil(len(batches) * cfg.epochs)

@@ -203,12 +203,25 @@ def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
 def test_a_shallower_reader_keeps_the_base_models_first_layers(tmp_path: Path) -> None:
     import onnx
 
-    out = train(_tiny_config(tmp_path, batch_size=4, layers=2))
+    cfg = _tiny_config(tmp_path, batch_size=4, layers=2)
+    out = train(cfg)
     layers = {n.name.split("/")[3] for n in onnx.load(str(out)).graph.node if "/layer." in n.name}
     assert layers == {"layer.0", "layer.1"}
     manifest = json.loads((out.parent / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["name"] == "qa-reader-minilm-l2" and manifest["config"]["layers"] == 2
     assert "first 2 of 6 layers" in (out.parent / "README.md").read_text(encoding="utf-8")
+    from dataclasses import replace
+
+    from qa.errors import QAError
+
+    stage2 = replace(
+        cfg,
+        layers=0,
+        work_dir=str(tmp_path / "work2"),
+        init_from=str(tmp_path / "work" / "checkpoint.pt"),
+    )
+    with pytest.raises(QAError, match="has 2 encoder layers and this run 6"):
+        train(stage2)
 
 
 def test_the_stages_are_the_recipe_of_the_shipped_model(tmp_path: Path) -> None:
