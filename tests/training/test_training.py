@@ -4,6 +4,7 @@ from the checkpoint, then export to ONNX with a manifest the shipped loader acce
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -203,13 +204,16 @@ def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
 def test_a_shallower_reader_keeps_the_base_models_first_layers(tmp_path: Path) -> None:
     import onnx
 
-    cfg = _tiny_config(tmp_path, batch_size=4, layers=2)
+    cfg = _tiny_config(tmp_path, batch_size=4, layers=2, pooling="mean")
     out = train(cfg)
     layers = {n.name.split("/")[3] for n in onnx.load(str(out)).graph.node if "/layer." in n.name}
     assert layers == {"layer.0", "layer.1"}
     manifest = json.loads((out.parent / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["name"] == "qa-reader-minilm-l2" and manifest["config"]["layers"] == 2
-    assert "first 2 of 6 layers" in (out.parent / "README.md").read_text(encoding="utf-8")
+    card = (out.parent / "README.md").read_text(encoding="utf-8")
+    assert "first 2 of 6 layers" in card and "the mean of its token vectors" in card
+    (r,) = ReaderModel(out.parent).read("Who designed it?", ["Tarn bridge"], ["Elise did."])
+    assert math.isfinite(r.relevance)  # relevance on the mean of the token vectors
     from dataclasses import replace
 
     from qa.errors import QAError
