@@ -146,6 +146,9 @@ def make_net(base: Path, layers: int = 0, pooling: str = "cls") -> Any:
     import torch
     from transformers import AutoModel
 
+    if pooling not in ("cls", "mean"):
+        raise QAError(f"unknown pooling {pooling!r}: 'cls' or 'mean'")
+
     class ReaderNet(torch.nn.Module):
         def __init__(self) -> None:
             super().__init__()
