@@ -570,6 +570,14 @@ def train_reader_cmd(
     help="Share of the questions also made unanswerable (0: the ablation).",
 )
 @click.option(
+    "--swap-questions",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="More SQuAD questions used only as minimal pairs: the gold sentence with the question "
+    "and with its swapped, unanswerable twin.",
+)
+@click.option(
     "--ood-questions",
     type=click.IntRange(0),
     default=2000,
@@ -584,6 +592,7 @@ def train_answerability_cmd(
     work: Path | None,
     questions: int,
     swapped: float,
+    swap_questions: int,
     ood_questions: int,
     layers: int,
     max_minutes: float,
@@ -598,6 +607,7 @@ def train_answerability_cmd(
         work,
         squad_questions=questions,
         swapped=swapped,
+        swap_questions=swap_questions,
         ood_questions=ood_questions,
         layers=layers,
         max_minutes=max_minutes,

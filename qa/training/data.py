@@ -215,9 +215,13 @@ def swapped_question(q: Question, pool: dict[str, list[str]], rng: random.Random
     return None
 
 
-def swapped_pairs(questions: list[Question], share: float, seed: int) -> list[Pair]:
+def swapped_pairs(
+    questions: list[Question], share: float, seed: int, with_original: bool = False
+) -> list[Pair]:
     """Negatives made from about ``share`` of the answerable ``questions``: the swapped question
-    paired with the original's gold sentence."""
+    paired with the original's gold sentence. ``with_original`` also gives the original question
+    with its gold sentence (the positive), so the two make a minimal pair: one sentence, two
+    questions one name or number apart, one answered and one not."""
     rng = random.Random(seed)
     found: dict[str, dict[str, set[str]]] = {}
     for q in one_per_paragraph(questions):
@@ -232,6 +236,8 @@ def swapped_pairs(questions: list[Question], share: float, seed: int) -> list[Pa
             continue
         changed = swapped_question(q, pools.get(q.article, {}), rng)
         if changed is not None:
-            s, e = q.sentences[gold_sentence(q)]
-            out.append(Pair(changed, q.title, q.paragraph[s:e], 0))
+            positive, *_ = pairs_for(q, rng, [], hard=0, easy=0)
+            out.append(Pair(changed, q.title, positive.sentence, 0))
+            if with_original:
+                out.append(positive)
     return out

@@ -59,6 +59,10 @@ class TrainConfig:
     init_from: str = ""  # a checkpoint whose weights the run starts from
     squad_skip: int = 0  # questions of the seeded SQuAD draw left out (stage 1 took them)
     swapped: float = 0.0  # share of SQuAD questions also made unanswerable (data.swapped_pairs)
+    # more SQuAD questions (after the ones above) used only for minimal pairs: each whose swap
+    # can be made gives its gold sentence twice, with the question (answered) and the swapped
+    # one (not); see data.swapped_pairs(with_original=True)
+    swap_questions: int = 0
     # out-of-domain questions (a SQuAD-format file) drawn from the articles that evaluation does
     # not hold out (qa.evaluation.held_out_article)
     ood_train: str = ""
@@ -120,7 +124,9 @@ def training_pairs(cfg: TrainConfig) -> list[Pair]:
     rng = random.Random(cfg.seed)
     squad = list(read_squad(Path(cfg.squad_train)))
     rng.shuffle(squad)
-    squad = squad[cfg.squad_skip : cfg.squad_skip + cfg.squad_questions]
+    drawn = cfg.squad_skip + cfg.squad_questions
+    minimal = squad[drawn : drawn + cfg.swap_questions]
+    squad = squad[cfg.squad_skip : drawn]
     other, _ = split_other(Path(cfg.squad2_other), cfg.calibration_articles, cfg.seed)
     ood: list[Question] = []
     if cfg.ood_questions:
@@ -132,6 +138,8 @@ def training_pairs(cfg: TrainConfig) -> list[Pair]:
     pairs = build_pairs(squad + other + ood, cfg.seed, cfg.hard, cfg.easy)
     if cfg.swapped:
         pairs += swapped_pairs(squad, cfg.swapped, cfg.seed)
+    if minimal:
+        pairs += swapped_pairs(minimal, 1.0, cfg.seed + 1, with_original=True)
     rng.shuffle(pairs)
     return pairs
 
@@ -443,6 +451,13 @@ def write_card(folder: Path) -> Path:
             "article's (`qa.training.data.swapped_pairs`, paired with that gold sentence as a "
             f"negative: {cfg['swapped']:.0%} of the questions where one can be found), and the "
             f"squad2-dev-other-20 training articles again (the settings above are this stage's).",
+            "",
+        ]
+    if cfg.get("swap_questions"):
+        lines[-1:] = [
+            f"Minimal pairs: the next {cfg['swap_questions']} questions of the draw give, where "
+            "a swap can be made, their gold sentence twice: with the question (a positive) and "
+            "with the swapped one (a negative).",
             "",
         ]
     if cfg.get("ood_questions"):

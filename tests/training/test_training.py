@@ -125,6 +125,12 @@ def test_swapped_questions_change_what_the_gold_sentence_holds() -> None:
         ("What was finished in 1925?", "The bridge over the Tarn was finished in 1912.", 0)
     ]
     assert swapped_pairs(qs, share=0.0, seed=3) == []
+    # as a minimal pair: the same sentence also with the original question, answer marked
+    minimal = swapped_pairs(qs, share=1.0, seed=3, with_original=True)
+    assert [(p.question, p.label, p.sentence[p.start : p.end]) for p in minimal] == [
+        ("What was finished in 1925?", 0, ""),
+        ("What was finished in 1912?", 1, "The bridge"),
+    ]
 
 
 def test_calibration_helpers() -> None:
