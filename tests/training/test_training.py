@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -176,14 +177,50 @@ def test_out_of_domain_questions_come_from_articles_evaluation_does_not_hold_out
     assert titles == expected and 0 < len(expected) < 12
 
 
+def test_minimal_pairs_come_from_questions_after_the_draw(tmp_path: Path) -> None:
+    from qa.training.reader import training_pairs
+
+    ferry = "The old ferry across the Tarn stopped in 1925. Its last pilot was Louis Garric."
+    qas = [(PARAGRAPH, "What was finished in 1912?", "The bridge")] * 3 + [
+        (ferry, "What stopped in 1925?", "The old ferry")
+    ] * 3
+    paragraphs = [
+        {
+            "context": text,
+            "qas": [
+                {"id": f"q{i}", "question": q, "answers": [{"text": a, "answer_start": 0}]}
+                for i, (t, q, a) in enumerate(qas)
+                if t == text
+            ],
+        }
+        for text in (PARAGRAPH, ferry)
+    ]
+    path = tmp_path / "squad.json"
+    path.write_text(json.dumps({"data": [{"title": "Tarn", "paragraphs": paragraphs}]}))
+    cfg = replace(
+        _tiny_config(tmp_path, swap_questions=3), squad_train=str(path), squad_questions=2
+    )
+    pairs = training_pairs(cfg)
+    made_up = [
+        p for p in pairs if p.question in {"What was finished in 1925?", "What stopped in 1912?"}
+    ]
+    # three questions after the two drawn: each a minimal pair (swapped negative, positive)
+    assert len(made_up) == 3 and all(p.label == 0 for p in made_up)
+    for p in made_up:
+        twin = [o for o in pairs if o.label == 1 and o.sentence == p.sentence]
+        assert twin and twin[0].sentence[twin[0].start : twin[0].end] in {
+            "The bridge",
+            "The old ferry",
+        }
+    assert len(training_pairs(replace(cfg, swap_questions=0))) == len(pairs) - 6
+
+
 @pytest.mark.slow
 def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
     cfg = _tiny_config(tmp_path, batch_size=4, max_minutes=1e-6)  # stop after the first step
     random.seed(0)
     first = train(cfg)
     assert first.name == "checkpoint.pt" and not (tmp_path / "model").exists()
-    from dataclasses import replace
-
     out = train(replace(cfg, max_minutes=0.0))  # resumes and finishes
     assert out == tmp_path / "model" / "model.onnx"
     manifest = json.loads((tmp_path / "model" / "manifest.json").read_text(encoding="utf-8"))
