@@ -575,7 +575,7 @@ def train_reader_cmd(
     default=0,
     show_default=True,
     help="More SQuAD questions used only as minimal pairs: the gold sentence with the question "
-    "and with its swapped, unanswerable twin.",
+    "and with its swapped, unanswerable twin (0: none, as shipped; see docs/reader.md).",
 )
 @click.option(
     "--ood-questions",
