@@ -578,6 +578,14 @@ def train_reader_cmd(
     "and with its swapped, unanswerable twin (0: none, as shipped; see docs/reader.md).",
 )
 @click.option(
+    "--order-seed",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Seed of the network's randomness and the batch order (0: the data seed, 13), for "
+    "a second run on the same pairs.",
+)
+@click.option(
     "--ood-questions",
     type=click.IntRange(0),
     default=2000,
@@ -593,6 +601,7 @@ def train_answerability_cmd(
     questions: int,
     swapped: float,
     swap_questions: int,
+    order_seed: int,
     ood_questions: int,
     layers: int,
     max_minutes: float,
@@ -608,6 +617,7 @@ def train_answerability_cmd(
         squad_questions=questions,
         swapped=swapped,
         swap_questions=swap_questions,
+        order_seed=order_seed,
         ood_questions=ood_questions,
         layers=layers,
         max_minutes=max_minutes,

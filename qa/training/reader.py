@@ -44,6 +44,9 @@ class TrainConfig:
     out_dir: str
     work_dir: str
     seed: int = 13
+    # the seed of the network's randomness and of the batch order (0: ``seed``); ``seed`` alone
+    # draws the data, so a second run with another order_seed trains on the same pairs
+    order_seed: int = 0
     squad_questions: int = 18000  # questions drawn from SQuAD 1.1 train
     hard: int = 2  # same-paragraph negatives per question
     easy: int = 1  # other-paragraph negatives per question
@@ -195,7 +198,7 @@ def train(cfg: TrainConfig) -> Path:
     """Train (or resume) and export; returns the ONNX file written."""
     import torch
 
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.order_seed or cfg.seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     work = Path(cfg.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -215,7 +218,7 @@ def train(cfg: TrainConfig) -> Path:
             )
         net.load_state_dict(weights)
         log.info("starting from the weights of %s", cfg.init_from)
-    batches = _batches(pairs, cfg.batch_size, cfg.seed)
+    batches = _batches(pairs, cfg.batch_size, cfg.order_seed or cfg.seed)
     total = math.ceil(len(batches) * cfg.epochs)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01)
     warm = max(1, int(total * cfg.warmup))
