@@ -435,7 +435,9 @@ def write_card(folder: Path) -> Path:
             else "`qa train reader` (resumable: run it again after a stop), then "
             "`qa train calibrate`."
         ),
-        f"Seed {cfg['seed']}, batch {cfg['batch_size']}, AdamW lr {cfg['lr']}, "
+        f"Seed {cfg['seed']}"
+        + (f" (network and batch order: {cfg['order_seed']})" if cfg.get("order_seed") else "")
+        + f", batch {cfg['batch_size']}, AdamW lr {cfg['lr']}, "
         f"{cfg['epochs']} epoch(s), warm-up {cfg['warmup']}, loss = BCE(relevance) + "
         f"{cfg['span_weight']} × (CE(start) + CE(end)). CPU only (2 cores); "
         f"{man.get('train_minutes', '?')} minutes of training.",
