@@ -198,7 +198,8 @@ def train(cfg: TrainConfig) -> Path:
     """Train (or resume) and export; returns the ONNX file written."""
     import torch
 
-    torch.manual_seed(cfg.order_seed or cfg.seed)
+    order_seed = cfg.order_seed or cfg.seed  # the network's randomness and the batch order
+    torch.manual_seed(order_seed)
     torch.set_num_threads(max(1, torch.get_num_threads()))
     work = Path(cfg.work_dir)
     work.mkdir(parents=True, exist_ok=True)
@@ -218,7 +219,7 @@ def train(cfg: TrainConfig) -> Path:
             )
         net.load_state_dict(weights)
         log.info("starting from the weights of %s", cfg.init_from)
-    batches = _batches(pairs, cfg.batch_size, cfg.order_seed or cfg.seed)
+    batches = _batches(pairs, cfg.batch_size, order_seed)
     total = math.ceil(len(batches) * cfg.epochs)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01)
     warm = max(1, int(total * cfg.warmup))
