@@ -8,7 +8,9 @@ For one question and its retrieved passages:
    the few best;
 2. the reader model (:class:`~qa.read.model.ReaderModel`) reads each of those with the question
    and gives a relevance logit and the best short answer inside it;
-3. a fitted calibrator turns the best sentence's reading into ``confidence``, the probability
+3. a fitted ranker orders what was read (the model's relevance with the first-stage score:
+   each knows something the other does not);
+4. a fitted calibrator turns the best sentence's reading into ``confidence``, the probability
    that the answer is right; below the threshold chosen on validation the reader abstains.
 
 Two sentences from different articles that both answer, with different figures, are shown
@@ -41,6 +43,8 @@ from qa.types import NOT_FOUND_MESSAGE, Answer, Citation, Sentence
 MAX_ANSWER_WORDS = 80  # a quote longer than this is trimmed to a window around the answer
 RELATED = 3  # closest sentences shown with an abstention
 _TERM_CACHE = 50_000  # sentences whose terms are kept
+# the order of the read candidates before rankers were fitted (params.json without "rank")
+RANK_BY_RELEVANCE = LinearScorer(("relevance",), (1.0,), 0.0)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,7 @@ class ReaderParams:
     read: int = 5  # candidates the model reads
     passages: int = 20  # top passages whose sentences are candidates (10 until the archive)
     fitted: dict[str, Any] = field(default_factory=dict)  # how and on what it was fitted
+    rank: LinearScorer = RANK_BY_RELEVANCE  # orders the read candidates (``reading_values``)
 
     @classmethod
     def load(cls, path: Path | None = None) -> ReaderParams:
@@ -65,6 +70,7 @@ class ReaderParams:
             int(data.get("read", 5)),
             int(data.get("passages", cls.passages)),
             dict(data.get("fitted", {})),
+            LinearScorer.from_dict(data["rank"]) if "rank" in data else RANK_BY_RELEVANCE,
         )
 
 
@@ -78,23 +84,39 @@ class Candidate:
     lexical: float  # share of the question's terms the sentence has
     first: float = 0.0  # first-stage logit
     reading: Reading | None = None
+    score: float = 0.0  # the ranker's logit, once read
 
     def values(self) -> dict[str, float]:
         return {"dense": self.dense, "passage": self.passage, "lexical": self.lexical}
 
+    def reading_values(self) -> dict[str, float]:
+        """What the ranker may use of a read candidate."""
+        assert self.reading is not None
+        span = self.reading.span_score
+        return {
+            "relevance": self.reading.relevance,
+            "first": self.first,
+            "span": span if math.isfinite(span) else 0.0,
+        }
+
+
+def rank_read(cands: Sequence[Candidate], rank: LinearScorer) -> list[Candidate]:
+    """The read candidates, each given its ranker score, best first."""
+    read = [c for c in cands if c.reading is not None]
+    for c in read:
+        c.score = rank.logit(c.reading_values())
+    return sorted(read, key=lambda c: -c.score)
+
 
 def confidence_features(cands: Sequence[Candidate]) -> dict[str, float]:
-    """What the calibrator sees of the best read candidate (``cands`` sorted best first)."""
+    """What the calibrator sees of the best read candidate (``cands`` ranked best first): its
+    reading, its ranker score's margin over the next one and its first-stage features."""
     best = cands[0]
     assert best.reading is not None
-    rel = best.reading.relevance
-    second = cands[1].reading.relevance if len(cands) > 1 and cands[1].reading else rel - 10.0
-    span = best.reading.span_score if math.isfinite(best.reading.span_score) else 0.0
+    second = cands[1].score if len(cands) > 1 and cands[1].reading else best.score - 10.0
     return {
-        "relevance": rel,
-        "margin": min(10.0, rel - second),
-        "span": span,
-        "first": best.first,
+        **best.reading_values(),
+        "margin": min(10.0, best.score - second),
         **best.values(),
     }
 
@@ -155,11 +177,10 @@ class LearnedReader:
         out.sort(key=lambda c: -c.first)
         return out
 
-    def _by_relevance(self, cands: list[Candidate]) -> list[Candidate]:
-        """The read candidates first, by the model's relevance, then the rest as they were."""
+    def _ranked(self, cands: list[Candidate]) -> list[Candidate]:
+        """The read candidates first, by the ranker, then the rest as they were."""
         n = self.params.read
-        top = sorted(cands[:n], key=lambda c: -c.reading.relevance if c.reading else 0.0)
-        return top + cands[n:]
+        return rank_read(cands[:n], self.params.rank) + cands[n:]
 
     def read_candidates(self, info: QuestionInfo, cands: Sequence[Candidate]) -> None:
         """The model's reading of each candidate, stored on it. The question is
@@ -205,7 +226,7 @@ class LearnedReader:
             groups = [cands]
         n = self.params.read
         self.read_candidates(info, [c for g in groups for c in g[:n]])
-        ranked = [self._by_relevance(g) for g in groups if g]
+        ranked = [self._ranked(g) for g in groups if g]
         if not ranked:
             return self._abstain(info, answer_id, 0.0, {}, [], prefer)
         judged = []

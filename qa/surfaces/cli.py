@@ -627,8 +627,16 @@ def train_answerability_cmd(
 @train_group.command("calibrate")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="params.json path.")
 @click.option("--work", type=click.Path(path_type=Path), default=None, help="Cached readings.")
-def train_calibrate_cmd(out: Path | None, work: Path | None) -> None:
-    """Fit the first stage, the confidence calibrator and the threshold (params.json)."""
+@click.option(
+    "--read",
+    type=click.IntRange(1, 12),
+    default=None,
+    help="Sentences the model reads per question (default: the fewest within one standard "
+    "error of the best calibration P@1).",
+)
+def train_calibrate_cmd(out: Path | None, work: Path | None, read: int | None) -> None:
+    """Fit the first stage, the ranker, the confidence calibrator and the threshold
+    (params.json)."""
     import logging
 
     from qa.read.model import model_dir
@@ -641,6 +649,7 @@ def train_calibrate_cmd(out: Path | None, work: Path | None) -> None:
         work or settings.cache_dir / "train" / "calibrate",
         out or model_dir() / "params.json",
         settings.data_dir / "eval-index",
+        read=read,
     )
     click.echo(json.dumps(params, indent=2))
 

@@ -1,7 +1,10 @@
 """Fitting the reader's non-neural part (``params.json`` beside the model):
 
 * the first-stage scorer that picks which candidate sentences the model reads;
-* how many it reads (``read``), the smallest number within half a point of the best P@1;
+* the ranker that orders what the model read: a conditional logit (softmax over each question's
+  read candidates) on the model's relevance and the first-stage score;
+* how many it reads (``read``), the smallest number whose P@1 is within one standard error of
+  the best (the one-standard-error rule: reading costs ~5 ms a sentence);
 * the confidence calibrator: a logistic regression from the best sentence's reading to the
   probability that it is the right answer, Platt-rescaled on validation;
 * the abstention threshold.
@@ -18,6 +21,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import math
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +34,13 @@ from qa.config import BUNDLED_CORPUS, EVAL_DIR
 from qa.evaluation import EvalItem, GoldSentences, load_eval_set
 from qa.pipeline import Assistant
 from qa.questions import analyze_question
-from qa.read.reader import Candidate, ReaderParams, confidence_features
+from qa.read.reader import (
+    RANK_BY_RELEVANCE,
+    Candidate,
+    ReaderParams,
+    confidence_features,
+    rank_read,
+)
 from qa.read.scorer import LinearScorer
 
 log = logging.getLogger(__name__)
@@ -45,6 +55,9 @@ NEWS_SETS = (
 )
 FIRST_FEATURES = ("dense", "passage", "lexical")
 CONF_FEATURES = ("relevance", "margin", "span", "first", "dense", "passage", "lexical")
+RANK_FEATURES = ("relevance", "first")
+# the ranker features the ablation tries: RANK_FEATURES and RANK_FEATURES without each, and with
+RANK_EXTRA = ("span",)
 MAX_READ = 12  # the most sentences a fitted reader may read per question
 BOOTSTRAP_FIRST = LinearScorer(FIRST_FEATURES, (4.0, 2.0, 2.0), 0.0)
 # the reader as it collects: the candidates to read are chosen by ``collect``
@@ -123,14 +136,49 @@ def collect_set(
     return rows
 
 
-def order(row: Row, first: LinearScorer, k: int) -> list[int]:
+def order(
+    row: Row, first: LinearScorer, k: int, rank: LinearScorer = RANK_BY_RELEVANCE
+) -> list[int]:
     """Indexes of ``row.cands`` in the reader's order: top ``k`` by the first stage, re-ranked
-    by relevance."""
+    by ``rank``."""
     vals = [first.logit(c.values()) for c in row.cands]
     top = sorted(range(len(vals)), key=lambda i: -vals[i])[: min(k, MAX_READ)]
     for i in top:
         row.cands[i].first = vals[i]
-    return sorted(top, key=lambda i: -row.cands[i].reading.relevance)  # type: ignore[union-attr]
+    where = {id(row.cands[i]): i for i in top}
+    return [where[id(c)] for c in rank_read([row.cands[i] for i in top], rank)]
+
+
+def fit_rank(
+    rows: list[Row], first: LinearScorer, k: int, names: tuple[str, ...] = RANK_FEATURES
+) -> LinearScorer:
+    """The ranker: weights on ``names`` maximising the likelihood of the gold sentences under a
+    softmax over each answerable question's ``k`` read candidates (a conditional logit; only
+    questions with a gold sentence among them count). Slightly L2-regularised."""
+    from scipy.optimize import minimize
+
+    lists = []
+    for r in rows:
+        if not r.answerable:
+            continue
+        top = order(r, first, k)
+        gold = np.array([r.gold[i] for i in top], dtype=float)
+        if gold.any():
+            x = np.array([[r.cands[i].reading_values()[f] for f in names] for i in top])
+            lists.append((x, gold / gold.sum()))
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        total, grad = 1e-3 * float(w @ w), 2e-3 * w
+        for x, q in lists:
+            s = x @ w
+            p = np.exp(s - s.max())
+            p /= p.sum()
+            total -= float(q @ np.log(p + 1e-12)) / len(lists)
+            grad = grad - x.T @ (q - p) / len(lists)
+        return total, grad
+
+    w = minimize(loss, np.zeros(len(names)), jac=True, method="L-BFGS-B").x
+    return LinearScorer(names, tuple(float(v) for v in w), 0.0)
 
 
 def leave_one_out(names: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -161,23 +209,25 @@ def fit_first(rows: list[Row], names: tuple[str, ...] = FIRST_FEATURES) -> Linea
     )
 
 
-def p_at_1(rows: list[Row], first: LinearScorer, k: int) -> float:
+def p_at_1(
+    rows: list[Row], first: LinearScorer, k: int, rank: LinearScorer = RANK_BY_RELEVANCE
+) -> float:
     ans = [r for r in rows if r.answerable]
     hits = 0
     for r in ans:
-        o = order(r, first, k)
+        o = order(r, first, k, rank)
         hits += bool(o) and r.gold[o[0]]
     return hits / max(1, len(ans))
 
 
 def conf_data(
-    rows: list[Row], first: LinearScorer, k: int
+    rows: list[Row], first: LinearScorer, k: int, rank: LinearScorer
 ) -> tuple[np.ndarray, np.ndarray, list[bool]]:
     """Calibrator inputs and labels (the best sentence is gold); questions without candidates
     are left out (the reader abstains on them with confidence 0)."""
     x, y, answerable = [], [], []
     for r in rows:
-        o = order(r, first, k)
+        o = order(r, first, k, rank)
         if not o:
             continue
         feats = confidence_features([r.cands[i] for i in o])
@@ -231,17 +281,30 @@ def choose_threshold(
 
 def ablation(cal: list[Row], val: list[Row], k: int) -> list[dict[str, Any]]:
     """Each fitted feature left out in turn (refitted on calibration, measured on validation):
-    sentence P@1 for the first stage's features, AUROC and questions handled right for the
-    calibrator's."""
+    sentence P@1 for the first stage's and the ranker's features (and the ranker with each of
+    ``RANK_EXTRA`` added), AUROC and questions handled right for the calibrator's."""
     out: list[dict[str, Any]] = []
     for drop, names in zip(
         (None, *FIRST_FEATURES), (FIRST_FEATURES, *leave_one_out(FIRST_FEATURES)), strict=True
     ):
         first = fit_first(cal, names)
-        out.append({"part": "first stage", "without": drop or "—", "p_at_1": p_at_1(val, first, k)})
+        rank = fit_rank(cal, first, k)
+        out.append(
+            {"part": "first stage", "without": drop or "—", "p_at_1": p_at_1(val, first, k, rank)}
+        )
     first = fit_first(cal)
-    x, y, _ = conf_data(cal, first, k)
-    vx, vy, vans = conf_data(val, first, k)
+    variants: list[tuple[str, tuple[str, ...]]] = [("—", RANK_FEATURES)]
+    variants += [
+        (f"without {f}", n)
+        for f, n in zip(RANK_FEATURES, leave_one_out(RANK_FEATURES), strict=True)
+    ]
+    variants += [(f"with {f}", (*RANK_FEATURES, f)) for f in RANK_EXTRA]
+    for label, names in variants:
+        rank = fit_rank(cal, first, k, names)
+        out.append({"part": "ranker", "change": label, "p_at_1": p_at_1(val, first, k, rank)})
+    rank = fit_rank(cal, first, k)
+    x, y, _ = conf_data(cal, first, k, rank)
+    vx, vy, vans = conf_data(val, first, k, rank)
     for drop in (None, *CONF_FEATURES):
         keep = [i for i, f in enumerate(CONF_FEATURES) if f != drop]
         names = tuple(CONF_FEATURES[i] for i in keep)
@@ -266,9 +329,11 @@ def fit(
     index_root: Path,
     held_out: int = 6,
     seed: int = 13,
+    read: int | None = None,
 ) -> dict[str, Any]:
     """Collect (readings cached in ``work``, indexes built under ``index_root``, shared with
-    ``qa eval``), fit and write ``out`` (params.json)."""
+    ``qa eval``), fit and write ``out`` (params.json). ``read`` fixes how many sentences the
+    model reads instead of the one-standard-error rule."""
     from qa.training.reader import split_other
 
     other = shared / "datasets/squad2-dev-other-20"
@@ -288,12 +353,22 @@ def fit(
         work / "rows-validation.pkl",
         firsts,
     )
-    by_k = {k: p_at_1(cal, first, k) for k in range(1, MAX_READ + 1)}
+    # the ranker is fitted for each number read; the number read is then chosen
+    ranks = {k: fit_rank(cal, first, k) for k in range(1, MAX_READ + 1)}
+    by_k = {k: p_at_1(cal, first, k, ranks[k]) for k in ranks}
     best = max(by_k.values())
-    k = min(kk for kk, v in by_k.items() if v >= best - 0.005)
-    x, y, _ = conf_data(cal, first, k)
+    answerable = sum(r.answerable for r in cal)
+    se = math.sqrt(best * (1 - best) / answerable)
+    k = read or min(kk for kk, v in by_k.items() if v >= best - se)
+    read_rule = (
+        "fixed with `qa train calibrate --read`"
+        if read
+        else "the fewest whose calibration P@1 is within one standard error of the best"
+    )
+    rank = ranks[k]
+    x, y, _ = conf_data(cal, first, k, rank)
     raw = fit_logistic(x, y, CONF_FEATURES)
-    vx, vy, vans = conf_data(val, first, k)
+    vx, vy, vans = conf_data(val, first, k, rank)
 
     def logits(scorer: LinearScorer) -> np.ndarray:
         return np.array([scorer.logit(dict(zip(CONF_FEATURES, row, strict=True))) for row in vx])
@@ -314,7 +389,7 @@ def fit(
         corpus=BUNDLED_CORPUS,
         files=NEWS_SETS,
     )
-    nx, ny, nans = conf_data(news, first, k)
+    nx, ny, nans = conf_data(news, first, k, rank)
     np_ = np.array([conf.probability(dict(zip(CONF_FEATURES, row, strict=True))) for row in nx])
     threshold, acc = choose_threshold(vp, vy, vans, (np_, ny, nans))
     fitted = {
@@ -324,7 +399,11 @@ def fit(
         "validation_set": "squad2-dev-5",
         "validation_questions": len(val),
         "p_at_1_by_read": {str(kk): round(v, 4) for kk, v in by_k.items()},
-        "validation_p_at_1": round(p_at_1(val, first, k), 4),
+        "read_rule": read_rule,
+        "validation_p_at_1": round(p_at_1(val, first, k, rank), 4),
+        "validation_p_at_1_by_relevance": round(p_at_1(val, first, k), 4),
+        "ranker": "conditional logit over the read candidates of each answerable calibration "
+        "question",
         "validation_ece_before_platt": round(ece_before, 4),
         "validation_ece": round(ece(vp, vy), 4),
         "validation_auroc": round(auroc(vp, vy), 4),
@@ -343,6 +422,7 @@ def fit(
     }
     params = {
         "first_stage": first.to_dict(),
+        "rank": rank.to_dict(),
         "confidence": conf.to_dict(),
         "threshold": round(threshold, 4),
         "read": k,

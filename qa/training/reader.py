@@ -395,6 +395,8 @@ def write_card(folder: Path) -> Path:
     man = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     params_path = folder / "params.json"
     params = json.loads(params_path.read_text(encoding="utf-8")) if params_path.is_file() else {}
+    fixed_read = str(params.get("fitted", {}).get("read_rule", "")).startswith("fixed")
+    calibrate = "qa train calibrate" + (f" --read {params['read']}" if fixed_read else "")
     cfg = man["config"]
     lines = [
         f"# {man['name']}: the reader model of `qa`",
@@ -431,10 +433,9 @@ def write_card(folder: Path) -> Path:
         "",
         (
             "`qa train reader`, then `qa train answerability` (each resumable: run it again "
-            "after a stop), then `qa train calibrate`."
+            f"after a stop), then `{calibrate}`."
             if cfg.get("init_from")
-            else "`qa train reader` (resumable: run it again after a stop), then "
-            "`qa train calibrate`."
+            else f"`qa train reader` (resumable: run it again after a stop), then `{calibrate}`."
         ),
         f"Seed {cfg['seed']}"
         + (f" (network and batch order: {cfg['order_seed']})" if cfg.get("order_seed") else "")
@@ -484,7 +485,23 @@ def write_card(folder: Path) -> Path:
             f"({fitted.get('calibration_questions', '?')} questions).",
             "- Confidence: a logistic regression over the best sentence's reading, fitted on "
             "those articles, then Platt-rescaled on validation.",
-            f"- Sentences read per question: {params['read']}; abstain below confidence "
+            *(
+                [
+                    "- Ranking of the sentences read: "
+                    + " + ".join(
+                        f"{w:.3f} × {f}"
+                        for f, w in zip(
+                            params["rank"]["features"], params["rank"]["weights"], strict=True
+                        )
+                    )
+                    + f" ({fitted.get('ranker', '')}; validation P@1 by relevance alone: "
+                    f"{fitted.get('validation_p_at_1_by_relevance')}).",
+                ]
+                if "rank" in params
+                else []
+            ),
+            f"- Sentences read per question: {params['read']} ({fitted.get('read_rule', '')}); "
+            "abstain below confidence "
             f"{params['threshold']} ({fitted.get('threshold_rule', '')}).",
             f"- Validation ({fitted.get('validation_set', '?')}, "
             f"{fitted.get('validation_questions', '?')} questions): sentence P@1 "

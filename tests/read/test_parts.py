@@ -13,7 +13,8 @@ import pytest
 
 from qa.read.encoding import encode_pairs, load_tokenizer, second_segment, span_tokens
 from qa.read.figures import is_figure, parse_figure
-from qa.read.model import ModelFileError, ReaderModel, model_dir
+from qa.read.model import ModelFileError, ReaderModel, Reading, model_dir
+from qa.read.reader import RANK_BY_RELEVANCE, Candidate, ReaderParams, rank_read
 from qa.read.scorer import LinearScorer
 
 
@@ -140,6 +141,20 @@ def test_shipped_params_are_complete() -> None:
     params = json.loads((model_dir() / "params.json").read_text(encoding="utf-8"))
     assert 0.0 < params["threshold"] < 1.0
     assert params["read"] >= 1
-    for key in ("first_stage", "confidence"):
+    for key in ("first_stage", "rank", "confidence"):
         scorer = LinearScorer.from_dict(params[key])
         assert all(np.isfinite(scorer.weights))
+
+
+def test_params_without_a_ranker_keep_the_models_order(tmp_path: Path) -> None:
+    params = json.loads((model_dir() / "params.json").read_text(encoding="utf-8"))
+    del params["rank"]
+    (tmp_path / "params.json").write_text(json.dumps(params), encoding="utf-8")
+    loaded = ReaderParams.load(tmp_path / "params.json")
+    assert loaded.rank == RANK_BY_RELEVANCE
+    cands = [Candidate(i, 0.0, 0.0, 0.0, first=f) for i, f in enumerate((8.0, 2.0, 0.0))]
+    for c, rel in zip(cands, (0.1, 1.0, -1.0), strict=True):
+        c.reading = Reading(rel, 0.0, -1, -1)
+    assert [c.sid for c in rank_read(cands, loaded.rank)] == [1, 0, 2]
+    # the shipped ranker also weighs the first stage
+    assert [c.sid for c in rank_read(cands, ReaderParams.load().rank)] == [0, 1, 2]

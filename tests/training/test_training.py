@@ -13,8 +13,17 @@ from typing import Any
 import numpy as np
 import pytest
 
-from qa.read.model import ReaderModel
-from qa.training.calibrate import choose_threshold, ece, fit_logistic
+from qa.read.model import ReaderModel, Reading
+from qa.read.reader import Candidate
+from qa.training.calibrate import (
+    Row,
+    choose_threshold,
+    ece,
+    fit_first,
+    fit_logistic,
+    fit_rank,
+    p_at_1,
+)
 from qa.training.data import (
     Question,
     build_pairs,
@@ -145,6 +154,32 @@ def test_calibration_helpers() -> None:
     assert ece(np.ones(10), np.zeros(10)) == pytest.approx(1.0)
     t, acc = choose_threshold(p, y, [True] * 200 + [False] * 200)
     assert 0.05 <= t <= 0.95 and 0.0 < acc <= 1.0
+
+
+def test_the_ranker_learns_what_the_first_stage_adds_to_the_model() -> None:
+    """Invented questions whose gold sentence the model's relevance finds 60 % of the time and
+    the first stage (here: the passage score) otherwise: together they rank better than either,
+    and the fitted ranker weighs both."""
+    rng = np.random.default_rng(1)
+    rows = []
+    for n in range(300):
+        gold = int(rng.integers(4))
+        cands, golds = [], []
+        for i in range(4):
+            by_model = i == gold and n % 5 < 3
+            by_first = i == gold and n % 5 >= 2
+            c = Candidate(i, 0.0, float(by_first) + rng.normal(scale=0.3), 0.0)
+            rel = 2.0 * by_model + rng.normal(scale=0.3)
+            c.reading = Reading(rel, 0.0, -1, -1)
+            cands.append(c)
+            golds.append(i == gold)
+        rows.append(Row(str(n), True, cands, golds))
+    first = fit_first(rows)
+    rank = fit_rank(rows, first, 4)
+    assert rank.features == ("relevance", "first") and min(rank.weights) > 0
+    both = p_at_1(rows, first, 4, rank)
+    assert both > p_at_1(rows, first, 4) + 0.2  # relevance alone
+    assert both > p_at_1(rows, first, 1) + 0.2  # the first stage alone
 
 
 def _tiny_config(tmp_path: Path, **changes: Any) -> TrainConfig:
