@@ -593,6 +593,14 @@ def train_reader_cmd(
     help="Questions on Amazon reviews (squadshifts; not the articles evaluation holds out) "
     "added (0: the ablation, model v2).",
 )
+@click.option(
+    "--mined",
+    type=click.IntRange(0),
+    default=0,
+    show_default=True,
+    help="Negatives per question from the article's other paragraphs, those sharing the most "
+    "words with the question (0: none, as shipped).",
+)
 @LAYERS_OPTION
 @click.option("--max-minutes", type=float, default=0.0, help="Stop and checkpoint after this.")
 def train_answerability_cmd(
@@ -603,6 +611,7 @@ def train_answerability_cmd(
     swap_questions: int,
     order_seed: int,
     ood_questions: int,
+    mined: int,
     layers: int,
     max_minutes: float,
 ) -> None:
@@ -619,6 +628,7 @@ def train_answerability_cmd(
         swap_questions=swap_questions,
         order_seed=order_seed,
         ood_questions=ood_questions,
+        mined=mined,
         layers=layers,
         max_minutes=max_minutes,
     )

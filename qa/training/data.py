@@ -155,18 +155,45 @@ def one_per_paragraph(questions: list[Question]) -> Iterator[Question]:
             yield q
 
 
-def build_pairs(questions: list[Question], seed: int, hard: int = 2, easy: int = 1) -> list[Pair]:
+def build_pairs(
+    questions: list[Question], seed: int, hard: int = 2, easy: int = 1, mined: int = 0
+) -> list[Pair]:
     """Pairs for every question; ``others`` are sentences of other paragraphs of the same
-    article."""
+    article. ``mined`` more negatives per question are the article's other-paragraph sentences
+    sharing the most words with the question (see :func:`mined_negatives`)."""
     rng = random.Random(seed)
     by_article: dict[str, list[str]] = {}
     for q in one_per_paragraph(questions):
         by_article.setdefault(q.article, []).extend(q.paragraph[s:e] for s, e in q.sentences)
+    words = {a: [frozenset(_WORD.findall(t.lower())) for t in ts] for a, ts in by_article.items()}
     out: list[Pair] = []
     for q in questions:
         pool = by_article.get(q.article, [])
         others = [t for t in rng.sample(pool, min(12, len(pool))) if t not in q.paragraph]
-        out.extend(pairs_for(q, rng, others, hard, easy))
+        pairs = pairs_for(q, rng, others, hard, easy)
+        out.extend(pairs)
+        if mined and pairs:
+            chosen = mined_negatives(q, pool, words.get(q.article, []), mined)
+            out.extend(Pair(q.question, q.title, t, 0) for t in chosen)
+    return out
+
+
+def mined_negatives(q: Question, pool: list[str], words: list[frozenset[str]], n: int) -> list[str]:
+    """The ``n`` sentences of ``pool`` (the article's, with their word sets ``words``) outside
+    the question's paragraph that share the most words with the question and hold none of its
+    answers: the distractors a first stage puts before the model, which random sentences of
+    other paragraphs rarely are."""
+    qwords = frozenset(_WORD.findall(q.question.lower()))
+    answers = [text.lower() for _, text in q.answers]
+    ranked = sorted(range(len(pool)), key=lambda i: -len(qwords & words[i]))
+    out: list[str] = []
+    for i in ranked:
+        t = pool[i]
+        if t in q.paragraph or any(a in t.lower() for a in answers):
+            continue
+        out.append(t)
+        if len(out) == n:
+            break
     return out
 
 

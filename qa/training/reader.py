@@ -50,6 +50,8 @@ class TrainConfig:
     squad_questions: int = 18000  # questions drawn from SQuAD 1.1 train
     hard: int = 2  # same-paragraph negatives per question
     easy: int = 1  # other-paragraph negatives per question
+    # other-paragraph negatives per question sharing the most words with it (data.mined_negatives)
+    mined: int = 0
     calibration_articles: int = 6  # squad2-dev-other-20 articles held out for calibration
     batch_size: int = 32
     lr: float = 6e-5
@@ -138,7 +140,7 @@ def training_pairs(cfg: TrainConfig) -> list[Pair]:
         ood = [q for q in read_squad(Path(cfg.ood_train)) if not held_out_article(q.article)]
         random.Random(cfg.seed).shuffle(ood)
         ood = ood[: cfg.ood_questions]
-    pairs = build_pairs(squad + other + ood, cfg.seed, cfg.hard, cfg.easy)
+    pairs = build_pairs(squad + other + ood, cfg.seed, cfg.hard, cfg.easy, cfg.mined)
     if cfg.swapped:
         pairs += swapped_pairs(squad, cfg.swapped, cfg.seed)
     if minimal:

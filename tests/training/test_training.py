@@ -121,6 +121,23 @@ def _question(paragraph: str, question: str, answer: str, article: str = "Tarn")
     return Question(question, question, "Tarn bridge", article, paragraph, sents, ((at, answer),))
 
 
+def test_mined_negatives_are_the_articles_likeliest_distractors() -> None:
+    other = (
+        "The ferry across the Tarn was designed by Louis Garric. "
+        "Its hull was painted blue. "
+        "A plaque says Elise Marchand designed the bridge over the Tarn."
+    )
+    q = _question(PARAGRAPH, "Who designed the bridge over the Tarn?", "Elise Marchand")
+    twin = _question(other, "What colour was the hull?", "blue")
+    pairs = build_pairs([q, twin], seed=1, hard=0, easy=0, mined=1)
+    mined = {p.question: p.sentence for p in pairs if p.label == 0}
+    # the other paragraph's sentence sharing the most words with the question, except the plaque
+    # (it shares more but holds the answer); never a sentence of the question's own paragraph
+    assert mined[q.question] == "The ferry across the Tarn was designed by Louis Garric."
+    assert mined[twin.question] not in other
+    assert build_pairs([q, twin], seed=1, hard=0, easy=0) == [p for p in pairs if p.label]
+
+
 def test_swapped_questions_change_what_the_gold_sentence_holds() -> None:
     other = "The old ferry across the Tarn stopped in 1925. Its last pilot was Louis Garric."
     qs = [
