@@ -179,8 +179,9 @@ class LearnedReader:
 
     def _ranked(self, cands: list[Candidate]) -> list[Candidate]:
         """The read candidates first, by the ranker, then the rest as they were."""
-        n = self.params.read
-        return rank_read(cands[:n], self.params.rank) + cands[n:]
+        top = self.params.read
+        unread = [c for c in cands[:top] if c.reading is None]
+        return rank_read(cands[:top], self.params.rank) + unread + cands[top:]
 
     def read_candidates(self, info: QuestionInfo, cands: Sequence[Candidate]) -> None:
         """The model's reading of each candidate, stored on it. The question is
