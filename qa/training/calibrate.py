@@ -56,7 +56,7 @@ NEWS_SETS = (
 FIRST_FEATURES = ("dense", "passage", "lexical")
 CONF_FEATURES = ("relevance", "margin", "span", "first", "dense", "passage", "lexical")
 RANK_FEATURES = ("relevance", "first")
-# the ranker features the ablation tries: RANK_FEATURES and RANK_FEATURES without each, and with
+# features the ablation adds to the ranker one at a time (it also leaves out each of RANK_FEATURES)
 RANK_EXTRA = ("span",)
 MAX_READ = 12  # the most sentences a fitted reader may read per question
 BOOTSTRAP_FIRST = LinearScorer(FIRST_FEATURES, (4.0, 2.0, 2.0), 0.0)
