@@ -165,7 +165,11 @@ def build_pairs(
     by_article: dict[str, list[str]] = {}
     for q in one_per_paragraph(questions):
         by_article.setdefault(q.article, []).extend(q.paragraph[s:e] for s, e in q.sentences)
-    words = {a: [frozenset(_WORD.findall(t.lower())) for t in ts] for a, ts in by_article.items()}
+    words = (
+        {a: [frozenset(_WORD.findall(t.lower())) for t in ts] for a, ts in by_article.items()}
+        if mined
+        else {}
+    )
     out: list[Pair] = []
     for q in questions:
         pool = by_article.get(q.article, [])

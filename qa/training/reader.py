@@ -397,8 +397,8 @@ def write_card(folder: Path) -> Path:
     man = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     params_path = folder / "params.json"
     params = json.loads(params_path.read_text(encoding="utf-8")) if params_path.is_file() else {}
-    fixed_read = str(params.get("fitted", {}).get("read_rule", "")).startswith("fixed")
-    calibrate = "qa train calibrate" + (f" --read {params['read']}" if fixed_read else "")
+    # the number read, given explicitly, reproduces the params whichever way it was chosen
+    calibrate = "qa train calibrate" + (f" --read {params['read']}" if params else "")
     cfg = man["config"]
     lines = [
         f"# {man['name']}: the reader model of `qa`",
