@@ -113,14 +113,19 @@ def collect_set(
 ) -> list[Row]:
     """``collect`` over a benchmark folder (or the question ``files`` in it), its articles
     (``corpus``, default its corpus.jsonl) indexed into ``index_dir``; the read rows are cached
-    in ``cache`` (delete it after retraining the model) and serve as unread ones too."""
-    if cache.is_file():
-        with open(cache, "rb") as fh:
-            rows: list[Row] = pickle.load(fh)
-        return rows
+    in ``cache``, with the embedder and reader model that made them (a cache of other models is
+    read again), and serve as unread ones too."""
     assistant = Assistant.ensure(
         [str(corpus or folder / "corpus.jsonl")], index_dir, progress=False, reader_params=BOOTSTRAP
     )
+    made_by = models_of(assistant)
+    if cache.is_file():
+        with open(cache, "rb") as fh:
+            cached = pickle.load(fh)
+        if isinstance(cached, dict) and cached.get("models") == made_by:
+            rows: list[Row] = cached["rows"]
+            return rows
+        log.info("%s was read with other models: reading again", cache)
     items = (
         [i for name in files for i in load_eval_set(folder / name)]
         if files
@@ -132,8 +137,21 @@ def collect_set(
     if firsts:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with open(cache, "wb") as fh:
-            pickle.dump(rows, fh)
+            pickle.dump({"models": made_by, "rows": rows}, fh)
     return rows
+
+
+def models_of(assistant: Assistant) -> dict[str, str]:
+    """The embedder and reader model whose readings a calibration uses: their names and the
+    SHA-256 of their weights."""
+    embedder = assistant.embedder.identity()
+    reader = assistant.reader.model.manifest
+    return {
+        "embedder": str(embedder["name"]),
+        "embedder_sha256": str(embedder.get("weights_sha256", "")),
+        "reader": str(reader.get("name", "")),
+        "reader_sha256": str(reader["files"]["model.onnx"]),
+    }
 
 
 def order(
@@ -393,6 +411,9 @@ def fit(
     np_ = np.array([conf.probability(dict(zip(CONF_FEATURES, row, strict=True))) for row in nx])
     threshold, acc = choose_threshold(vp, vy, vans, (np_, ny, nans))
     fitted = {
+        "models": models_of(
+            Assistant.ensure([str(BUNDLED_CORPUS)], index_root / "bundled-minilm", progress=False)
+        ),
         "calibration_set": f"squad2-dev-other-20, {len(cal_articles)} held-out articles: "
         + ", ".join(sorted(cal_articles)),
         "calibration_questions": len(cal),

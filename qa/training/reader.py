@@ -484,7 +484,14 @@ def write_card(folder: Path) -> Path:
             "## Calibration and validation (`params.json`)",
             "",
             f"- Calibrated on {fitted.get('calibration_set', '?')} "
-            f"({fitted.get('calibration_questions', '?')} questions).",
+            f"({fitted.get('calibration_questions', '?')} questions)"
+            + (
+                f", on the vectors of the embedder `{fitted['models']['embedder']}` (weights "
+                f"sha256 `{fitted['models']['embedder_sha256'][:16]}…`): an index built with "
+                "another embedder gets a first stage and a confidence fitted for other cosines."
+                if "models" in fitted
+                else "."
+            ),
             "- Confidence: a logistic regression over the best sentence's reading, fitted on "
             "those articles, then Platt-rescaled on validation.",
             *(
