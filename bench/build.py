@@ -19,14 +19,14 @@ import numpy as np
 from _common import HEADER, bench_run, median, plain_encode_seconds, row
 
 from qa.config import Settings
-from qa.embed.embedder import MiniLMEmbedder
+from qa.embed.trained import TrainedEmbedder
 from qa.index.build import build_index
 from qa.index.store import load_index
 from qa.ingest.corpus import load_corpus
 
 
-class Recording(MiniLMEmbedder):
-    """MiniLM, remembering the batches of texts it was asked to embed."""
+class Recording(TrainedEmbedder):
+    """The shipped embedder, remembering the batches of texts it was asked to embed."""
 
     calls: list[list[str]]
 
@@ -47,7 +47,7 @@ def main() -> None:
     ]
     embedder = Recording()
     embedder.calls = []
-    embedder.prepare()  # the ONNX export (cached after the first run)
+    embedder.prepare()  # load and check the model
     articles = load_corpus(inputs).articles
     builds, floors = [], []
     for _ in range(args.rounds):

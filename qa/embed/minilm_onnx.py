@@ -248,18 +248,8 @@ def export(
     tmp = Path(tmp_name)
     try:
         started = time.perf_counter()
-        _torch_export(st_model, tmp)
-        _quantize(tmp)
+        encoder, worst = write_int8(st_model, tmp, pipeline, threads)
         seconds = time.perf_counter() - started
-        try:
-            encoder = OnnxEncoder(tmp, pipeline, threads)
-        except CacheError as err:
-            raise ExportError(str(err)) from err
-        worst = _check(st_model, encoder)
-        if worst <= MIN_COSINE:
-            raise ExportError(
-                f"ONNX Runtime vectors differ from torch (worst cosine {worst:.6f} ≤ {MIN_COSINE})"
-            )
         record = {
             "format": FORMAT,
             "model_dir": str(model_dir),
@@ -286,6 +276,26 @@ def export(
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
+
+
+def write_int8(
+    st_model: Any, target: Path, pipeline: Pipeline, threads: int | None = None
+) -> tuple[OnnxEncoder, float]:
+    """Write ``st_model``'s transformer to ``target`` as int8 ONNX and check it against torch on
+    :data:`CHECK_TEXTS` (one at a time and as a padded batch): the encoder and the worst cosine.
+    Raises :class:`ExportError` when a vector is off by more than :data:`MIN_COSINE`."""
+    _torch_export(st_model, target)
+    _quantize(target)
+    try:
+        encoder = OnnxEncoder(target, pipeline, threads)
+    except CacheError as err:
+        raise ExportError(str(err)) from err
+    worst = _check(st_model, encoder)
+    if worst <= MIN_COSINE:
+        raise ExportError(
+            f"ONNX Runtime vectors differ from torch (worst cosine {worst:.6f} ≤ {MIN_COSINE})"
+        )
+    return encoder, worst
 
 
 def _torch_export(st_model: Any, target: Path) -> None:

@@ -70,8 +70,9 @@ def main() -> None:
     envvar="QA_MODEL",
     default="minilm",
     show_default=True,
-    type=click.Choice(["minilm", "hash"]),
-    help="Embedding model: MiniLM, or 'hash' (lexical, no neural model).",
+    type=click.Choice(["minilm", "all-minilm-l6-v2", "hash"]),
+    help="Embedding model: MiniLM fine-tuned for questions (shipped), all-MiniLM-L6-v2 as "
+    "released, or 'hash' (lexical, no neural model).",
 )
 @click.option(
     "--max-tokens",
@@ -452,7 +453,7 @@ def batch_cmd(
 @click.option(
     "--model",
     default="minilm",
-    type=click.Choice(["minilm", "hash"]),
+    type=click.Choice(["minilm", "all-minilm-l6-v2", "hash"]),
     show_default=True,
     help="Embedding model for an index built here.",
 )
@@ -632,6 +633,34 @@ def train_answerability_cmd(
         layers=layers,
         max_minutes=max_minutes,
     )
+
+
+@train_group.command("embedder")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Model folder.")
+@click.option("--work", type=click.Path(path_type=Path), default=None, help="Checkpoints.")
+@click.option("--steps", type=click.IntRange(1), default=600, show_default=True)
+@click.option("--max-minutes", type=float, default=0.0, help="Stop and checkpoint after this.")
+def train_embedder_cmd(out: Path | None, work: Path | None, steps: int, max_minutes: float) -> None:
+    """The embedder: all-MiniLM-L6-v2 fine-tuned on SQuAD 1.1 so that a question lies near the
+    sentence answering it (resumes from the last checkpoint); export to int8 ONNX. Then run
+    `qa train calibrate --read 3` and rebuild the indexes."""
+    import logging
+
+    from qa.embed.trained import trained_dir
+    from qa.training.embedder import EmbedderConfig, train
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    settings = _settings()
+    cfg = EmbedderConfig(
+        squad_train=str(
+            settings.shared_dir / "datasets" / "squad-v1.1-train" / "train-v1.1.json.gz"
+        ),
+        out_dir=str(out or trained_dir()),
+        work_dir=str(work or settings.cache_dir / "train" / "embedder"),
+        steps=steps,
+        max_minutes=max_minutes,
+    )
+    click.echo(str(train(cfg)))
 
 
 @train_group.command("calibrate")

@@ -109,8 +109,13 @@ def gold_sentence(q: Question) -> int:
 _WORD = re.compile(r"\w+")
 
 
+def words_of(text: str) -> frozenset[str]:
+    """The lower-cased words of ``text``, as a set."""
+    return frozenset(_WORD.findall(text.lower()))
+
+
 def _overlap(a: str, b: str) -> int:
-    return len(set(_WORD.findall(a.lower())) & set(_WORD.findall(b.lower())))
+    return len(words_of(a) & words_of(b))
 
 
 def pairs_for(
@@ -165,11 +170,7 @@ def build_pairs(
     by_article: dict[str, list[str]] = {}
     for q in one_per_paragraph(questions):
         by_article.setdefault(q.article, []).extend(q.paragraph[s:e] for s, e in q.sentences)
-    words = (
-        {a: [frozenset(_WORD.findall(t.lower())) for t in ts] for a, ts in by_article.items()}
-        if mined
-        else {}
-    )
+    words = {a: [words_of(t) for t in ts] for a, ts in by_article.items()} if mined else {}
     out: list[Pair] = []
     for q in questions:
         pool = by_article.get(q.article, [])
@@ -187,7 +188,7 @@ def mined_negatives(q: Question, pool: list[str], words: list[frozenset[str]], n
     the question's paragraph that share the most words with the question and hold none of its
     answers: the distractors a first stage puts before the model, which random sentences of
     other paragraphs rarely are."""
-    qwords = frozenset(_WORD.findall(q.question.lower()))
+    qwords = words_of(q.question)
     answers = [text.lower() for _, text in q.answers]
     ranked = sorted(range(len(pool)), key=lambda i: -len(qwords & words[i]))
     out: list[str] = []

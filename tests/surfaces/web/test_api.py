@@ -14,7 +14,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from qa.embed.embedder import MINILM, HashEmbedder
+from qa.embed.embedder import HashEmbedder
+from qa.embed.trained import TRAINED
 from qa.index.build import build_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
@@ -201,7 +202,7 @@ def test_health(web: TestClient) -> None:
     h = web.get("/api/health").json()
     assert h["articles"] == 3
     assert h["passages"] >= 3
-    assert h["model"] == MINILM
+    assert h["model"] == TRAINED
     assert h["built_at"]
     assert h["stale"] is False
 

@@ -14,7 +14,8 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
 from qa.config import Settings
-from qa.embed.embedder import HashEmbedder, MiniLMEmbedder
+from qa.embed.embedder import HashEmbedder
+from qa.embed.trained import TrainedEmbedder
 from qa.index.build import build_index
 from qa.index.store import load_index
 from qa.ingest.inbox import Inbox
@@ -62,7 +63,7 @@ def make_site(tmp: Path, **settings: Any) -> tuple[TestClient, Path, Settings]:
     for name, text in FILES.items():
         (corpus / name).write_text(text, encoding="utf-8")
     index_dir = tmp / "index"
-    build_index(None, index_dir, inputs=[corpus], embedder=MiniLMEmbedder(), progress=False)
+    build_index(None, index_dir, inputs=[corpus], embedder=TrainedEmbedder(), progress=False)
     opts: dict[str, Any] = {
         "data_dir": tmp / "data",
         "index_dir": index_dir,
