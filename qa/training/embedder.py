@@ -23,13 +23,13 @@ import json
 import logging
 import random
 import shutil
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from qa.hashing import file_sha256
 from qa.training.data import gold_sentence, read_squad, words_of
+from qa.training.loop import Checkpoint, optimiser_step
 
 log = logging.getLogger(__name__)
 
@@ -101,32 +101,25 @@ def train(cfg: EmbedderConfig) -> Path:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * max(0.0, 1 - s / cfg.steps)
     )
-    step, spent = 0, 0.0
-    ckpt = work / "checkpoint.pt"
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+    step = 0
+    ckpt = Checkpoint(work, cfg.checkpoint_minutes, cfg.max_minutes)
+    state = ckpt.load()
+    if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         torch.set_rng_state(state["rng"])
-        step, spent = int(state["step"]), float(state.get("seconds", 0.0))
+        step = int(state["step"])
         log.info("resumed at step %d of %d", step, cfg.steps)
-    t0 = last_ckpt = time.time()
 
-    def save() -> None:
-        tmp = work / "checkpoint.pt.tmp"
-        torch.save(
-            {
-                "model": model.state_dict(),
-                "opt": opt.state_dict(),
-                "sched": sched.state_dict(),
-                "rng": torch.get_rng_state(),
-                "step": step,
-                "seconds": spent + time.time() - t0,
-            },
-            tmp,
-        )
-        tmp.replace(ckpt)
+    def now() -> dict[str, Any]:
+        return {
+            "model": model.state_dict(),
+            "opt": opt.state_dict(),
+            "sched": sched.state_dict(),
+            "rng": torch.get_rng_state(),
+            "step": step,
+        }
 
     def embed(texts: list[str]) -> Any:
         vecs = model(model.tokenize(texts))["sentence_embedding"]
@@ -150,26 +143,17 @@ def train(cfg: EmbedderConfig) -> Path:
         loss: Any = torch.nn.functional.cross_entropy(
             scores.masked_fill(same, -1e4), torch.arange(len(batch))
         )
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        value = optimiser_step(loss, model, opt, sched)
         step += 1
-        value = float(loss.detach())
         running = 0.95 * running + 0.05 * value if step > 1 else value
         if step % 20 == 0:
             log.info("step %d/%d loss %.3f", step, cfg.steps, running)
-        if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
-            save()
-            last_ckpt = time.time()
-        if cfg.max_minutes and time.time() - t0 > cfg.max_minutes * 60:
-            save()
+        if ckpt.after_step(now):
             log.info("time budget spent at step %d of %d; run again to resume", step, cfg.steps)
-            return ckpt
-    save()
+            return ckpt.path
+    ckpt.save(now())
     model.eval()
-    return export(model, cfg, len(data), (spent + time.time() - t0) / 60)
+    return export(model, cfg, len(data), ckpt.minutes())
 
 
 def export(model: Any, cfg: EmbedderConfig, n_examples: int, minutes: float) -> Path:

@@ -33,6 +33,7 @@ from qa.training.data import (
     read_squad,
     swapped_pairs,
 )
+from qa.training.loop import Checkpoint, optimiser_step
 
 log = logging.getLogger(__name__)
 
@@ -229,35 +230,27 @@ def train(cfg: TrainConfig) -> Path:
         opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
     )
     step = 0
-    spent = 0.0  # seconds of training in earlier runs of this checkpoint
-    ckpt = work / "checkpoint.pt"
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=False)
+    ckpt = Checkpoint(work, cfg.checkpoint_minutes, cfg.max_minutes)
+    state = ckpt.load()
+    if state is not None:
         net.load_state_dict(state["net"])
         opt.load_state_dict(state["opt"])
         sched.load_state_dict(state["sched"])
         step = int(state["step"])
-        spent = float(state.get("seconds", 0.0))
         log.info("resumed at step %d of %d", step, total)
     bce = torch.nn.BCEWithLogitsLoss()
     net.train()
-    t0 = last_ckpt = time.time()
+    t0 = time.time()
     first_step = step
     running = 0.0
 
-    def save() -> None:
-        tmp = work / "checkpoint.pt.tmp"
-        torch.save(
-            {
-                "net": net.state_dict(),
-                "opt": opt.state_dict(),
-                "sched": sched.state_dict(),
-                "step": step,
-                "seconds": spent + time.time() - t0,
-            },
-            tmp,
-        )
-        tmp.replace(ckpt)
+    def now() -> dict[str, Any]:
+        return {
+            "net": net.state_dict(),
+            "opt": opt.state_dict(),
+            "sched": sched.state_dict(),
+            "step": step,
+        }
 
     while step < total:
         idx = batches[step % len(batches)]
@@ -287,27 +280,18 @@ def train(cfg: TrainConfig) -> Path:
             el = end[k].masked_fill(~allowed[k], neg)
             ce = torch.nn.functional.cross_entropy
             loss = loss + cfg.span_weight * (ce(sl, torch.tensor(s_t)) + ce(el, torch.tensor(e_t)))
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
-        opt.step()
-        sched.step()
+        value = optimiser_step(loss, net, opt, sched)
         step += 1
-        value = float(loss.detach())
         running = 0.98 * running + 0.02 * value if step > 1 else value
         if step % 50 == 0:
             rate = (step - first_step) / max(1e-9, time.time() - t0)
             log.info("step %d/%d loss %.3f (%.2f steps/s)", step, total, running, rate)
-        if time.time() - last_ckpt > cfg.checkpoint_minutes * 60:
-            save()
-            last_ckpt = time.time()
-        if cfg.max_minutes and time.time() - t0 > cfg.max_minutes * 60:
-            save()
+        if ckpt.after_step(now):
             log.info("time budget spent at step %d of %d; run again to resume", step, total)
-            return ckpt
-    save()
+            return ckpt.path
+    ckpt.save(now())
     (work / "done").write_text(json.dumps({"step": step, "pairs": len(pairs)}))
-    return export(net, tok, cfg, len(pairs), step, (spent + time.time() - t0) / 60)
+    return export(net, tok, cfg, len(pairs), step, ckpt.minutes())
 
 
 def export(
