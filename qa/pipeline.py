@@ -60,6 +60,18 @@ class Assistant:
             )
         self.retriever = HybridRetriever(index)
         self.reader = LearnedReader(index, params=reader_params)
+        fitted_on = self.reader.params.fitted.get("models", {}).get("embedder")
+        if fitted_on and fitted_on != index.model_name and not index.model_name.startswith("hash"):
+            # an index from before the shipped embedder, say: it works, but the first stage and
+            # the confidence were fitted on other cosines
+            log.warning(
+                "the index at %s was built with %s, but the reader's parameters were fitted on "
+                "the vectors of %s: rebuild it with `qa index` for the answers and confidences "
+                "they were measured with",
+                index.path,
+                index.model_name,
+                fitted_on,
+            )
         self.top_k = top_k
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_lock = threading.Lock()

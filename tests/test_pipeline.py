@@ -227,3 +227,14 @@ def test_a_new_thread_in_the_chat_leaves_the_earlier_topic_behind() -> None:
     ]
     info = analyze_question("And how many pupils?", history)
     assert "pier" not in info.query and "classrooms" in info.query
+
+
+def test_an_index_of_another_embedder_than_the_readers_is_named(
+    tiny_assistant: Assistant, caplog: pytest.LogCaptureFixture
+) -> None:
+    params = tiny_assistant.reader.params
+    Assistant(tiny_assistant.index, embedder=tiny_assistant.embedder, reader_params=params)
+    assert "fitted on the vectors" not in caplog.text  # the shipped pair
+    other = replace(params, fitted={"models": {"embedder": "all-MiniLM-L6-v2"}})
+    Assistant(tiny_assistant.index, embedder=tiny_assistant.embedder, reader_params=other)
+    assert "fitted on the vectors of all-MiniLM-L6-v2: rebuild it with `qa index`" in caplog.text
