@@ -647,14 +647,13 @@ def train_embedder_cmd(out: Path | None, work: Path | None, steps: int, max_minu
     import logging
 
     from qa.embed.trained import trained_dir
+    from qa.training.data import SQUAD_TRAIN
     from qa.training.embedder import EmbedderConfig, train
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     settings = _settings()
     cfg = EmbedderConfig(
-        squad_train=str(
-            settings.shared_dir / "datasets" / "squad-v1.1-train" / "train-v1.1.json.gz"
-        ),
+        squad_train=str(settings.shared_dir / SQUAD_TRAIN),
         out_dir=str(out or trained_dir()),
         work_dir=str(work or settings.cache_dir / "train" / "embedder"),
         steps=steps,

@@ -26,6 +26,7 @@ from qa.errors import QAError
 from qa.hashing import file_sha256
 from qa.read.encoding import encode_pairs, load_tokenizer, span_tokens
 from qa.training.data import (
+    SQUAD_TRAIN,
     Pair,
     Question,
     build_pairs,
@@ -93,7 +94,7 @@ def stage_config(
     ``changes`` override the stage's settings."""
     data = shared / "datasets"
     cfg = TrainConfig(
-        squad_train=str(data / "squad-v1.1-train" / "train-v1.1.json.gz"),
+        squad_train=str(shared / SQUAD_TRAIN),
         squad2_other=str(data / "squad2-dev-other-20"),
         out_dir=str(out),
         work_dir=str(work or cache / "train" / stage),
