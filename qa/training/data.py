@@ -21,7 +21,7 @@ from pathlib import Path
 
 from qa.ingest.text import split_sentences
 
-# SQuAD 1.1 train, under the shared folder (QA_SHARED_DIR): the reader and the embedder learn from it
+# SQuAD 1.1 train in the shared folder (QA_SHARED_DIR): the reader and embedder learn from it
 SQUAD_TRAIN = Path("datasets/squad-v1.1-train/train-v1.1.json.gz")
 
 
