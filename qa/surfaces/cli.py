@@ -639,8 +639,17 @@ def train_answerability_cmd(
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Model folder.")
 @click.option("--work", type=click.Path(path_type=Path), default=None, help="Checkpoints.")
 @click.option("--steps", type=click.IntRange(1), default=600, show_default=True)
+@click.option(
+    "--hard-negatives/--no-hard-negatives",
+    default=True,
+    show_default=True,
+    help="Each question's most word-sharing other sentence of its paragraph as a negative "
+    "(off: the batch's other sentences only, the ablation).",
+)
 @click.option("--max-minutes", type=float, default=0.0, help="Stop and checkpoint after this.")
-def train_embedder_cmd(out: Path | None, work: Path | None, steps: int, max_minutes: float) -> None:
+def train_embedder_cmd(
+    out: Path | None, work: Path | None, steps: int, hard_negatives: bool, max_minutes: float
+) -> None:
     """The embedder: all-MiniLM-L6-v2 fine-tuned on SQuAD 1.1 so that a question lies near the
     sentence answering it (resumes from the last checkpoint); export to int8 ONNX. Then run
     `qa train calibrate --read 3` and rebuild the indexes."""
@@ -657,6 +666,7 @@ def train_embedder_cmd(out: Path | None, work: Path | None, steps: int, max_minu
         out_dir=str(out or trained_dir()),
         work_dir=str(work or settings.cache_dir / "train" / "embedder"),
         steps=steps,
+        hard_negatives=hard_negatives,
         max_minutes=max_minutes,
     )
     click.echo(str(train(cfg)))

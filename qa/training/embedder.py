@@ -54,6 +54,7 @@ class EmbedderConfig:
     lr: float = 3e-5
     warmup: int = 100  # steps of linear warm-up, then linear decay to 0
     scale: float = 20.0  # cosine × scale are the softmax's logits
+    hard_negatives: bool = True  # False: the other questions' sentences only (the ablation)
     max_seq_length: int = 96  # in training only (longer sentences are rare and cut)
     checkpoint_minutes: float = 4.0
     max_minutes: float = 0.0  # stop (after a checkpoint) when this budget is spent; 0: none
@@ -131,7 +132,7 @@ def train(cfg: EmbedderConfig) -> Path:
         at = (step * cfg.batch_size) % max(1, len(data) - cfg.batch_size + 1)
         batch = data[at : at + cfg.batch_size]
         positives = [b[1] for b in batch]
-        docs = positives + [b[2] for b in batch]
+        docs = positives + ([b[2] for b in batch] if cfg.hard_negatives else [])
         scores = embed([b[0] for b in batch]) @ embed(docs).T * cfg.scale
         # another question's sentence that is this question's positive is not a negative
         same = torch.tensor(
@@ -222,15 +223,20 @@ def write_card(folder: Path) -> Path:
         f"`{man['data']['squad_train']['sha256']}`): {man['examples']} questions whose answer lies "
         f"in one sentence, shuffled with the seed; the first {cfg['steps'] * cfg['batch_size']} "
         "are used.",
-        "- Per question: its gold sentence (positive) and the other sentence of its paragraph "
-        "sharing the most words with it (hard negative).",
+        "- Per question: its gold sentence (positive)"
+        + (
+            " and the other sentence of its paragraph sharing the most words with it (hard "
+            "negative)."
+            if cfg.get("hard_negatives", True)
+            else "; no hard negative (the other questions' sentences only)."
+        ),
         "",
         "## Training",
         "",
         f"`qa train embedder` (resumable: run it again after a stop). Seed {cfg['seed']}, "
         f"{cfg['steps']} steps of {cfg['batch_size']} questions, AdamW lr {cfg['lr']}, "
         f"{cfg['warmup']} warm-up steps then linear decay, loss: softmax cross-entropy over the "
-        f"batch's {2 * cfg['batch_size']} sentences of cosine × {cfg['scale']}, sentences cut at "
+        f"batch's {(2 if cfg.get('hard_negatives', True) else 1) * cfg['batch_size']} sentences of cosine × {cfg['scale']}, sentences cut at "
         f"{cfg['max_seq_length']} word pieces in training. CPU only (2 cores); "
         f"{man.get('train_minutes', '?')} minutes of training.",
         "",
