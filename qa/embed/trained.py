@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from qa.errors import QAError
-from qa.hashing import file_sha256
+from qa.hashing import first_bad_file
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -73,15 +73,14 @@ class TrainedEmbedder:
             if self._encoder is None:
                 from qa.embed.minilm_onnx import CacheError, ExportError, OnnxEncoder, read_pipeline
 
-                for name, digest in self.manifest["files"].items():
-                    path = self.folder / name
-                    if not path.is_file():
-                        raise QAError(f"the embedding model's file {path} is missing")
-                    if file_sha256(path) != digest:
-                        raise QAError(
-                            f"the embedding model's file {path} does not match the SHA-256 its "
-                            "manifest records (altered or truncated?)"
-                        )
+                bad = first_bad_file(self.folder, self.manifest["files"])
+                if bad is not None and bad[1] == "missing":
+                    raise QAError(f"the embedding model's file {bad[0]} is missing")
+                if bad is not None:
+                    raise QAError(
+                        f"the embedding model's file {bad[0]} does not match the SHA-256 its "
+                        "manifest records (altered or truncated?)"
+                    )
                 try:
                     self._encoder = OnnxEncoder(
                         self.folder / "model.onnx", read_pipeline(self.folder), self.threads

@@ -21,7 +21,7 @@ import numpy as np
 
 from qa.config import Settings
 from qa.errors import QAError
-from qa.hashing import file_sha256
+from qa.hashing import first_bad_file
 from qa.read.encoding import Batch, encode_pairs, load_tokenizer
 
 MAX_ANSWER_TOKENS = 30  # the longest short answer considered, in word pieces
@@ -66,15 +66,14 @@ class ReaderModel:
         if not manifest_path.is_file():
             raise ModelFileError(f"the reader model is missing: no {manifest_path}")
         self.manifest: dict[str, Any] = json.loads(manifest_path.read_text(encoding="utf-8"))
-        for name, digest in self.manifest["files"].items():
-            path = self.folder / name
-            if not path.is_file():
-                raise ModelFileError(f"the reader model file {path} is missing")
-            if verify and file_sha256(path) != digest:
-                raise ModelFileError(
-                    f"the reader model file {path} does not match its recorded SHA-256; "
-                    "reinstall the package or retrain with `qa train reader`"
-                )
+        bad = first_bad_file(self.folder, self.manifest["files"], verify)
+        if bad is not None and bad[1] == "missing":
+            raise ModelFileError(f"the reader model file {bad[0]} is missing")
+        if bad is not None:
+            raise ModelFileError(
+                f"the reader model file {bad[0]} does not match its recorded SHA-256; "
+                "reinstall the package or retrain with `qa train reader`"
+            )
         self.workers = max(1, threads or Settings().reader_threads)
         # one pool for every caller: questions answered at once share these threads instead of
         # each bringing its own, so the model never runs on more threads than ``threads``

@@ -31,9 +31,11 @@ from typing import Any
 import numpy as np
 
 from qa.config import BUNDLED_CORPUS, EVAL_DIR
+from qa.embed.embedder import Embedder, make_embedder
 from qa.evaluation import EvalItem, GoldSentences, load_eval_set
 from qa.pipeline import Assistant
 from qa.questions import analyze_question
+from qa.read.model import ReaderModel, default_model
 from qa.read.reader import (
     RANK_BY_RELEVANCE,
     Candidate,
@@ -118,7 +120,7 @@ def collect_set(
     assistant = Assistant.ensure(
         [str(corpus or folder / "corpus.jsonl")], index_dir, progress=False, reader_params=BOOTSTRAP
     )
-    made_by = models_of(assistant)
+    made_by = models_of(assistant.embedder, assistant.reader.model)
     if cache.is_file():
         with open(cache, "rb") as fh:
             cached = pickle.load(fh)
@@ -141,14 +143,14 @@ def collect_set(
     return rows
 
 
-def models_of(assistant: Assistant) -> dict[str, str]:
+def models_of(embedder: Embedder, model: ReaderModel) -> dict[str, str]:
     """The embedder and reader model whose readings a calibration uses: their names and the
     SHA-256 of their weights."""
-    embedder = assistant.embedder.identity()
-    reader = assistant.reader.model.manifest
+    identity = embedder.identity()
+    reader = model.manifest
     return {
-        "embedder": str(embedder["name"]),
-        "embedder_sha256": str(embedder.get("weights_sha256", "")),
+        "embedder": str(identity["name"]),
+        "embedder_sha256": str(identity.get("weights_sha256", "")),
         "reader": str(reader.get("name", "")),
         "reader_sha256": str(reader["files"]["model.onnx"]),
     }
@@ -411,9 +413,7 @@ def fit(
     np_ = np.array([conf.probability(dict(zip(CONF_FEATURES, row, strict=True))) for row in nx])
     threshold, acc = choose_threshold(vp, vy, vans, (np_, ny, nans))
     fitted = {
-        "models": models_of(
-            Assistant.ensure([str(BUNDLED_CORPUS)], index_root / "bundled-minilm", progress=False)
-        ),
+        "models": models_of(make_embedder("minilm"), default_model()),
         "calibration_set": f"squad2-dev-other-20, {len(cal_articles)} held-out articles: "
         + ", ".join(sorted(cal_articles)),
         "calibration_questions": len(cal),
