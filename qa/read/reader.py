@@ -58,6 +58,9 @@ class ReaderParams:
     passages: int = 20  # top passages whose sentences are candidates (10 until the archive)
     fitted: dict[str, Any] = field(default_factory=dict)  # how and on what it was fitted
     rank: LinearScorer = RANK_BY_RELEVANCE  # orders the read candidates (``reading_values``)
+    # of the top ``read``, only those whose first-stage logit is within this of the best are
+    # read (None: all ``read``)
+    read_gap: float | None = None
 
     @classmethod
     def load(cls, path: Path | None = None) -> ReaderParams:
@@ -71,7 +74,22 @@ class ReaderParams:
             int(data.get("passages", cls.passages)),
             dict(data.get("fitted", {})),
             LinearScorer.from_dict(data["rank"]) if "rank" in data else RANK_BY_RELEVANCE,
+            None if data.get("read_gap") is None else float(data["read_gap"]),
         )
+
+    def to_read(self, firsts: Sequence[float]) -> int:
+        """How many of the candidates, their first-stage logits ``firsts`` best first, the model
+        reads: at most ``read``, at least one, only those within ``read_gap`` of the best."""
+        return how_many(firsts, self.read, self.read_gap)
+
+
+def how_many(firsts: Sequence[float], read: int, gap: float | None) -> int:
+    """Of candidates with first-stage logits ``firsts`` (best first), how many to read: the top
+    ``read``, but only those within ``gap`` of the best (always the best itself)."""
+    top = list(firsts[:read])
+    if gap is None or not top:
+        return len(top)
+    return sum(1 for f in top if f >= top[0] - gap)
 
 
 @dataclass
@@ -225,8 +243,9 @@ class LearnedReader:
             ]
         else:
             groups = [cands]
-        n = self.params.read
-        self.read_candidates(info, [c for g in groups for c in g[:n]])
+        self.read_candidates(
+            info, [c for g in groups for c in g[: self.params.to_read([c.first for c in g])]]
+        )
         ranked = [self._ranked(g) for g in groups if g]
         if not ranked:
             return self._abstain(info, answer_id, 0.0, {}, [], prefer)

@@ -682,13 +682,26 @@ def train_embedder_cmd(
     help="Sentences the model reads per question (default: the fewest within one standard "
     "error of the best calibration P@1).",
 )
-def train_calibrate_cmd(out: Path | None, work: Path | None, read: int | None) -> None:
+@click.option(
+    "--read-gap",
+    type=click.FloatRange(min=0.0),
+    default=None,
+    help="Read only the candidates whose first-stage logit is within this of the best "
+    "(default: the smallest gap that costs no calibration P@1).",
+)
+@click.option("--no-read-gap", is_flag=True, help="Read every one of --read.")
+def train_calibrate_cmd(
+    out: Path | None, work: Path | None, read: int | None, read_gap: float | None, no_read_gap: bool
+) -> None:
     """Fit the first stage, the ranker, the confidence calibrator and the threshold
     (params.json)."""
     import logging
 
     from qa.read.model import model_dir
     from qa.training.calibrate import fit
+
+    if read_gap is not None and no_read_gap:
+        raise QAError("give either --read-gap or --no-read-gap, not both")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     settings = _settings()
@@ -698,6 +711,8 @@ def train_calibrate_cmd(out: Path | None, work: Path | None, read: int | None) -
         out or model_dir() / "params.json",
         settings.data_dir / "eval-index",
         read=read,
+        gap=read_gap,
+        no_gap=no_read_gap,
     )
     click.echo(json.dumps(params, indent=2))
 

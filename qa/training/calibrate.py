@@ -4,7 +4,9 @@
 * the ranker that orders what the model read: a conditional logit (softmax over each question's
   read candidates) on the model's relevance and the first-stage score;
 * how many it reads (``read``), the smallest number whose P@1 is within one standard error of
-  the best (the one-standard-error rule: reading costs ~5 ms a sentence);
+  the best (the one-standard-error rule: reading costs ~5 ms a sentence), and of those only the
+  ones whose first-stage logit is within ``read_gap`` of the best: the smallest gap that reads
+  fewer at no cost to calibration P@1;
 * the confidence calibrator: a logistic regression from the best sentence's reading to the
   probability that it is the right answer, Platt-rescaled on validation;
 * the abstention threshold.
@@ -41,6 +43,7 @@ from qa.read.reader import (
     Candidate,
     ReaderParams,
     confidence_features,
+    how_many,
     rank_read,
 )
 from qa.read.scorer import LinearScorer
@@ -61,6 +64,7 @@ RANK_FEATURES = ("relevance", "first")
 # features the ablation adds to the ranker one at a time (it also leaves out each of RANK_FEATURES)
 RANK_EXTRA = ("span",)
 MAX_READ = 12  # the most sentences a fitted reader may read per question
+READ_GAPS = tuple(float(g) for g in np.arange(0.5, 6.01, 0.5))  # first-stage gaps tried
 BOOTSTRAP_FIRST = LinearScorer(FIRST_FEATURES, (4.0, 2.0, 2.0), 0.0)
 # the reader as it collects: the candidates to read are chosen by ``collect``
 BOOTSTRAP = ReaderParams(
@@ -157,12 +161,17 @@ def models_of(embedder: Embedder, model: ReaderModel) -> dict[str, str]:
 
 
 def order(
-    row: Row, first: LinearScorer, k: int, rank: LinearScorer = RANK_BY_RELEVANCE
+    row: Row,
+    first: LinearScorer,
+    k: int,
+    rank: LinearScorer = RANK_BY_RELEVANCE,
+    gap: float | None = None,
 ) -> list[int]:
-    """Indexes of ``row.cands`` in the reader's order: top ``k`` by the first stage, re-ranked
-    by ``rank``."""
+    """Indexes of ``row.cands`` in the reader's order: top ``k`` by the first stage (only those
+    within ``gap`` of the best), re-ranked by ``rank``."""
     vals = [first.logit(c.values()) for c in row.cands]
     top = sorted(range(len(vals)), key=lambda i: -vals[i])[: min(k, MAX_READ)]
+    top = top[: how_many([vals[i] for i in top], k, gap)]
     for i in top:
         row.cands[i].first = vals[i]
     where = {id(row.cands[i]): i for i in top}
@@ -230,24 +239,41 @@ def fit_first(rows: list[Row], names: tuple[str, ...] = FIRST_FEATURES) -> Linea
 
 
 def p_at_1(
-    rows: list[Row], first: LinearScorer, k: int, rank: LinearScorer = RANK_BY_RELEVANCE
+    rows: list[Row],
+    first: LinearScorer,
+    k: int,
+    rank: LinearScorer = RANK_BY_RELEVANCE,
+    gap: float | None = None,
 ) -> float:
     ans = [r for r in rows if r.answerable]
     hits = 0
     for r in ans:
-        o = order(r, first, k, rank)
+        o = order(r, first, k, rank, gap)
         hits += bool(o) and r.gold[o[0]]
     return hits / max(1, len(ans))
 
 
+def mean_read(rows: list[Row], first: LinearScorer, k: int, gap: float | None) -> float:
+    """Sentences read per question, on average."""
+    return float(np.mean([len(order(r, first, k, gap=gap)) for r in rows])) if rows else 0.0
+
+
+def fit_gap(rows: list[Row], first: LinearScorer, k: int, rank: LinearScorer) -> float | None:
+    """The smallest of ``READ_GAPS`` at which reading only the candidates that close to the
+    first stage's best loses nothing of P@1 on ``rows`` against reading all ``k`` (None: no gap
+    does)."""
+    full = p_at_1(rows, first, k, rank)
+    return next((g for g in READ_GAPS if p_at_1(rows, first, k, rank, g) >= full), None)
+
+
 def conf_data(
-    rows: list[Row], first: LinearScorer, k: int, rank: LinearScorer
+    rows: list[Row], first: LinearScorer, k: int, rank: LinearScorer, gap: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, list[bool]]:
     """Calibrator inputs and labels (the best sentence is gold); questions without candidates
     are left out (the reader abstains on them with confidence 0)."""
     x, y, answerable = [], [], []
     for r in rows:
-        o = order(r, first, k, rank)
+        o = order(r, first, k, rank, gap)
         if not o:
             continue
         feats = confidence_features([r.cands[i] for i in o])
@@ -299,10 +325,13 @@ def choose_threshold(
     return best_t, best_acc
 
 
-def ablation(cal: list[Row], val: list[Row], k: int) -> list[dict[str, Any]]:
+def ablation(
+    cal: list[Row], val: list[Row], k: int, gap: float | None = None
+) -> list[dict[str, Any]]:
     """Each fitted feature left out in turn (refitted on calibration, measured on validation):
     sentence P@1 for the first stage's and the ranker's features (and the ranker with each of
-    ``RANK_EXTRA`` added), AUROC and questions handled right for the calibrator's."""
+    ``RANK_EXTRA`` added; ``k`` read), AUROC and questions handled right for the calibrator's
+    (``gap`` applied)."""
     out: list[dict[str, Any]] = []
     for drop, names in zip(
         (None, *FIRST_FEATURES), (FIRST_FEATURES, *leave_one_out(FIRST_FEATURES)), strict=True
@@ -323,8 +352,8 @@ def ablation(cal: list[Row], val: list[Row], k: int) -> list[dict[str, Any]]:
         rank = fit_rank(cal, first, k, names)
         out.append({"part": "ranker", "change": label, "p_at_1": p_at_1(val, first, k, rank)})
     rank = fit_rank(cal, first, k)
-    x, y, _ = conf_data(cal, first, k, rank)
-    vx, vy, vans = conf_data(val, first, k, rank)
+    x, y, _ = conf_data(cal, first, k, rank, gap)
+    vx, vy, vans = conf_data(val, first, k, rank, gap)
     for drop in (None, *CONF_FEATURES):
         keep = [i for i, f in enumerate(CONF_FEATURES) if f != drop]
         names = tuple(CONF_FEATURES[i] for i in keep)
@@ -350,11 +379,16 @@ def fit(
     held_out: int = 6,
     seed: int = 13,
     read: int | None = None,
+    gap: float | None = None,
+    no_gap: bool = False,
 ) -> dict[str, Any]:
     """Collect (readings cached in ``work``, indexes built under ``index_root``, shared with
     ``qa eval``), fit and write ``out`` (params.json). ``read`` fixes how many sentences the
-    model reads instead of the one-standard-error rule."""
+    model reads instead of the one-standard-error rule, ``gap`` the first-stage gap instead of
+    :func:`fit_gap` (``no_gap``: every one of the ``read`` is read)."""
     from qa.training.reader import split_other
+
+    read_gap_fixed = gap is not None
 
     other = shared / "datasets/squad2-dev-other-20"
     _, cal_q = split_other(other, held_out, seed)
@@ -386,9 +420,20 @@ def fit(
         else "the fewest whose calibration P@1 is within one standard error of the best"
     )
     rank = ranks[k]
-    x, y, _ = conf_data(cal, first, k, rank)
+    if not no_gap and gap is None:
+        gap = fit_gap(cal, first, k, rank)
+    gap_rule = (
+        "none: every one of `read` is read"
+        if no_gap or gap is None
+        else "fixed with `qa train calibrate --read-gap`"
+        if read_gap_fixed
+        else "the smallest of 0.5, 1.0, … 6.0 whose calibration P@1 equals reading all `read`"
+    )
+    if no_gap:
+        gap = None
+    x, y, _ = conf_data(cal, first, k, rank, gap)
     raw = fit_logistic(x, y, CONF_FEATURES)
-    vx, vy, vans = conf_data(val, first, k, rank)
+    vx, vy, vans = conf_data(val, first, k, rank, gap)
 
     def logits(scorer: LinearScorer) -> np.ndarray:
         return np.array([scorer.logit(dict(zip(CONF_FEATURES, row, strict=True))) for row in vx])
@@ -409,7 +454,7 @@ def fit(
         corpus=BUNDLED_CORPUS,
         files=NEWS_SETS,
     )
-    nx, ny, nans = conf_data(news, first, k, rank)
+    nx, ny, nans = conf_data(news, first, k, rank, gap)
     np_ = np.array([conf.probability(dict(zip(CONF_FEATURES, row, strict=True))) for row in nx])
     threshold, acc = choose_threshold(vp, vy, vans, (np_, ny, nans))
     fitted = {
@@ -421,8 +466,16 @@ def fit(
         "validation_questions": len(val),
         "p_at_1_by_read": {str(kk): round(v, 4) for kk, v in by_k.items()},
         "read_rule": read_rule,
-        "validation_p_at_1": round(p_at_1(val, first, k, rank), 4),
-        "validation_p_at_1_by_relevance": round(p_at_1(val, first, k), 4),
+        "read_gap_rule": gap_rule,
+        "mean_read": {
+            name: round(mean_read(rows, first, k, gap), 3)
+            for name, rows in (("calibration", cal), ("validation", val), ("news", news))
+        },
+        "validation_p_at_1_all_read": round(p_at_1(val, first, k, rank), 4),
+        "news_p_at_1_all_read": round(p_at_1(news, first, k, rank), 4),
+        "news_p_at_1": round(p_at_1(news, first, k, rank, gap), 4),
+        "validation_p_at_1": round(p_at_1(val, first, k, rank, gap), 4),
+        "validation_p_at_1_by_relevance": round(p_at_1(val, first, k, gap=gap), 4),
         "ranker": "conditional logit over the read candidates of each answerable calibration "
         "question",
         "validation_ece_before_platt": round(ece_before, 4),
@@ -438,7 +491,7 @@ def fit(
         "threshold_mean_handled_right": round(acc, 4),
         "ablation": [
             {k2: (round(v, 4) if isinstance(v, float) else v) for k2, v in row.items()}
-            for row in ablation(cal, val, k)
+            for row in ablation(cal, val, k, gap)
         ],
     }
     params = {
@@ -447,6 +500,7 @@ def fit(
         "confidence": conf.to_dict(),
         "threshold": round(threshold, 4),
         "read": k,
+        "read_gap": gap,
         "passages": BOOTSTRAP.passages,
         "fitted": fitted,
     }

@@ -494,8 +494,17 @@ def write_card(folder: Path) -> Path:
                 if "rank" in params
                 else []
             ),
-            f"- Sentences read per question: {params['read']} ({fitted.get('read_rule', '')}); "
-            "abstain below confidence "
+            f"- Sentences read per question: at most {params['read']} "
+            f"({fitted.get('read_rule', '')})"
+            + (
+                f", only those whose first-stage logit is within {params['read_gap']} of the best "
+                f"({fitted.get('read_gap_rule', '')}; on average "
+                + ", ".join(f"{v} on {k}" for k, v in fitted.get("mean_read", {}).items())
+                + ")"
+                if params.get("read_gap") is not None
+                else ""
+            )
+            + "; abstain below confidence "
             f"{params['threshold']} ({fitted.get('threshold_rule', '')}).",
             f"- Validation ({fitted.get('validation_set', '?')}, "
             f"{fitted.get('validation_questions', '?')} questions): sentence P@1 "

@@ -14,7 +14,7 @@ import pytest
 from qa.read.encoding import encode_pairs, load_tokenizer, second_segment, span_tokens
 from qa.read.figures import is_figure, parse_figure
 from qa.read.model import ModelFileError, ReaderModel, Reading, model_dir
-from qa.read.reader import RANK_BY_RELEVANCE, Candidate, ReaderParams, rank_read
+from qa.read.reader import RANK_BY_RELEVANCE, Candidate, ReaderParams, how_many, rank_read
 from qa.read.scorer import LinearScorer
 
 
@@ -141,6 +141,7 @@ def test_shipped_params_are_complete() -> None:
     params = json.loads((model_dir() / "params.json").read_text(encoding="utf-8"))
     assert 0.0 < params["threshold"] < 1.0
     assert params["read"] >= 1
+    assert params["read_gap"] is None or params["read_gap"] > 0
     for key in ("first_stage", "rank", "confidence"):
         scorer = LinearScorer.from_dict(params[key])
         assert all(np.isfinite(scorer.weights))
@@ -158,3 +159,11 @@ def test_params_without_a_ranker_keep_the_models_order(tmp_path: Path) -> None:
     assert [c.sid for c in rank_read(cands, loaded.rank)] == [1, 0, 2]
     # the shipped ranker also weighs the first stage
     assert [c.sid for c in rank_read(cands, ReaderParams.load().rank)] == [0, 1, 2]
+
+
+def test_only_candidates_near_the_first_stages_best_are_read() -> None:
+    assert how_many([5.0, 4.0, 1.0, 0.5], 3, None) == 3
+    assert how_many([5.0, 4.0, 1.0, 0.5], 3, 2.0) == 2  # 1.0 is 4 below the best
+    assert how_many([5.0, -3.0], 3, 2.0) == 1  # always the best
+    assert how_many([5.0, 4.5, 4.4, 4.3], 3, 2.0) == 3  # never more than ``read``
+    assert how_many([], 3, 2.0) == 0

@@ -261,3 +261,12 @@ def test_a_failed_first_build_leaves_nothing(runner: CliRunner, tmp_path: Path) 
     assert res.exit_code != 0
     assert "no-such-path" in res.output
     assert not target.exists()
+
+
+def test_calibrate_refuses_a_gap_and_no_gap_together(runner: CliRunner, tmp_path: Path) -> None:
+    out = tmp_path / "params.json"
+    res = runner.invoke(
+        main, ["train", "calibrate", "--read-gap", "2", "--no-read-gap", "--out", str(out)]
+    )
+    assert res.exit_code == 1 and "either --read-gap or --no-read-gap" in res.output
+    assert not out.exists()

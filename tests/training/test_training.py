@@ -15,13 +15,16 @@ import pytest
 
 from qa.read.model import ReaderModel, Reading
 from qa.read.reader import Candidate
+from qa.read.scorer import LinearScorer
 from qa.training.calibrate import (
     Row,
     choose_threshold,
     ece,
     fit_first,
+    fit_gap,
     fit_logistic,
     fit_rank,
+    mean_read,
     p_at_1,
 )
 from qa.training.data import (
@@ -197,6 +200,31 @@ def test_the_ranker_learns_what_the_first_stage_adds_to_the_model() -> None:
     both = p_at_1(rows, first, 4, rank)
     assert both > p_at_1(rows, first, 4) + 0.2  # relevance alone
     assert both > p_at_1(rows, first, 1) + 0.2  # the first stage alone
+
+
+def test_the_read_gap_skips_candidates_the_first_stage_rules_out() -> None:
+    """Invented questions: half with a sure first stage (the gold candidate far ahead), half
+    with close candidates the model tells apart. The fitted gap reads one sentence for the sure
+    ones and all three for the close ones, losing nothing of P@1."""
+    rng = np.random.default_rng(2)
+    rows = []
+    for n in range(200):
+        sure = n % 2 == 0
+        gold = 0 if sure else int(rng.integers(3))
+        cands = []
+        for i in range(3):
+            passage = (4.0 if i == 0 else 0.0) if sure else 1.0 + rng.normal(scale=0.05)
+            c = Candidate(i, 0.0, passage, 0.0)
+            c.reading = Reading(2.0 * (i == gold) + rng.normal(scale=0.3), 0.0, -1, -1)
+            cands.append(c)
+        rows.append(Row(str(n), True, cands, [i == gold for i in range(3)]))
+    first = LinearScorer(("dense", "passage", "lexical"), (0.0, 2.0, 0.0), 0.0)
+    rank = LinearScorer(("relevance",), (1.0,), 0.0)
+    gap = fit_gap(rows, first, 3, rank)
+    assert gap is not None
+    assert p_at_1(rows, first, 3, rank, gap) == p_at_1(rows, first, 3, rank) == 1.0
+    assert mean_read(rows, first, 3, gap) == pytest.approx(2.0)  # (1 + 3) / 2
+    assert p_at_1(rows, first, 1, rank) < 0.8  # reading one sentence for all would lose
 
 
 def _tiny_config(tmp_path: Path, **changes: Any) -> TrainConfig:
