@@ -388,8 +388,6 @@ def fit(
     :func:`fit_gap` (``no_gap``: every one of the ``read`` is read)."""
     from qa.training.reader import split_other
 
-    read_gap_fixed = gap is not None
-
     other = shared / "datasets/squad2-dev-other-20"
     _, cal_q = split_other(other, held_out, seed)
     cal_articles = {q.article for q in cal_q}
@@ -420,17 +418,17 @@ def fit(
         else "the fewest whose calibration P@1 is within one standard error of the best"
     )
     rank = ranks[k]
-    if not no_gap and gap is None:
-        gap = fit_gap(cal, first, k, rank)
-    gap_rule = (
-        "none: every one of `read` is read"
-        if no_gap or gap is None
-        else "fixed with `qa train calibrate --read-gap`"
-        if read_gap_fixed
-        else "the smallest of 0.5, 1.0, … 6.0 whose calibration P@1 equals reading all `read`"
-    )
     if no_gap:
-        gap = None
+        gap, gap_rule = None, "none (`qa train calibrate --no-read-gap`): every one of `read`"
+    elif gap is not None:
+        gap_rule = "fixed with `qa train calibrate --read-gap`"
+    else:
+        gap = fit_gap(cal, first, k, rank)
+        gap_rule = (
+            "the smallest of 0.5, 1.0, … 6.0 whose calibration P@1 equals reading all `read`"
+            if gap is not None
+            else "none: every gap tried lost calibration P@1"
+        )
     x, y, _ = conf_data(cal, first, k, rank, gap)
     raw = fit_logistic(x, y, CONF_FEATURES)
     vx, vy, vans = conf_data(val, first, k, rank, gap)
