@@ -147,12 +147,15 @@ def test_shipped_params_are_complete() -> None:
         assert all(np.isfinite(scorer.weights))
 
 
-def test_params_without_a_ranker_keep_the_models_order(tmp_path: Path) -> None:
+def test_params_of_before_the_ranker_and_the_gap_keep_the_models_order_and_read_all(
+    tmp_path: Path,
+) -> None:
     params = json.loads((model_dir() / "params.json").read_text(encoding="utf-8"))
-    del params["rank"]
+    del params["rank"], params["read_gap"]
     (tmp_path / "params.json").write_text(json.dumps(params), encoding="utf-8")
     loaded = ReaderParams.load(tmp_path / "params.json")
     assert loaded.rank == RANK_BY_RELEVANCE
+    assert loaded.read_gap is None and loaded.to_read([9.0, 0.0, -9.0, -10.0]) == loaded.read
     cands = [Candidate(i, 0.0, 0.0, 0.0, first=f) for i, f in enumerate((8.0, 2.0, 0.0))]
     for c, rel in zip(cands, (0.1, 1.0, -1.0), strict=True):
         c.reading = Reading(rel, 0.0, -1, -1)
