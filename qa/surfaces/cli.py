@@ -638,7 +638,7 @@ def train_answerability_cmd(
 @train_group.command("embedder")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Model folder.")
 @click.option("--work", type=click.Path(path_type=Path), default=None, help="Checkpoints.")
-@click.option("--steps", type=click.IntRange(1), default=600, show_default=True)
+@click.option("--steps", type=click.IntRange(1), default=1200, show_default=True)
 @click.option(
     "--hard-negatives/--no-hard-negatives",
     default=True,

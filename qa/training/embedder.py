@@ -49,7 +49,7 @@ class EmbedderConfig:
     out_dir: str
     work_dir: str
     seed: int = 13
-    steps: int = 600
+    steps: int = 1200
     batch_size: int = 32  # questions a step; each brings its positive and its hard negative
     lr: float = 3e-5
     warmup: int = 100  # steps of linear warm-up, then linear decay to 0
