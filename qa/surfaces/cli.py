@@ -687,7 +687,7 @@ def train_embedder_cmd(
     type=click.FloatRange(min=0.0),
     default=None,
     help="Read only the candidates whose first-stage logit is within this of the best "
-    "(default: the smallest gap that costs no calibration P@1).",
+    "(default: the smallest gap that loses no calibration question reading all gets right).",
 )
 @click.option("--no-read-gap", is_flag=True, help="Read every one of --read.")
 def train_calibrate_cmd(

@@ -5,8 +5,8 @@
   read candidates) on the model's relevance and the first-stage score;
 * how many it reads (``read``), the smallest number whose P@1 is within one standard error of
   the best (the one-standard-error rule: reading costs ~5 ms a sentence), and of those only the
-  ones whose first-stage logit is within ``read_gap`` of the best: the smallest gap that reads
-  fewer at no cost to calibration P@1;
+  ones whose first-stage logit is within ``read_gap`` of the best: the smallest gap that loses
+  none of the calibration questions reading them all gets right;
 * the confidence calibrator: a logistic regression from the best sentence's reading to the
   probability that it is the right answer, Platt-rescaled on validation;
 * the abstention threshold.
@@ -260,10 +260,23 @@ def mean_read(rows: list[Row], first: LinearScorer, k: int, gap: float | None) -
 
 def fit_gap(rows: list[Row], first: LinearScorer, k: int, rank: LinearScorer) -> float | None:
     """The smallest of ``READ_GAPS`` at which reading only the candidates that close to the
-    first stage's best loses nothing of P@1 on ``rows`` against reading all ``k`` (None: no gap
-    does)."""
-    full = p_at_1(rows, first, k, rank)
-    return next((g for g in READ_GAPS if p_at_1(rows, first, k, rank, g) >= full), None)
+    first stage's best loses none of the answerable ``rows`` whose gold sentence reading all
+    ``k`` ranks first (None: every gap loses some). Questions it happens to gain do not make up
+    for one lost."""
+
+    def right(gap: float | None) -> list[bool]:
+        return [
+            bool(o) and r.gold[o[0]]
+            for r in rows
+            if r.answerable
+            for o in [order(r, first, k, rank, gap)]
+        ]
+
+    full = right(None)
+    return next(
+        (g for g in READ_GAPS if not any(f and not x for f, x in zip(full, right(g), strict=True))),
+        None,
+    )
 
 
 def conf_data(
@@ -425,7 +438,8 @@ def fit(
     else:
         gap = fit_gap(cal, first, k, rank)
         gap_rule = (
-            "the smallest of 0.5, 1.0, … 6.0 whose calibration P@1 equals reading all `read`"
+            "the smallest of 0.5, 1.0, … 6.0 that loses none of the calibration questions "
+            "reading all `read` ranks right"
             if gap is not None
             else "none: every gap tried lost calibration P@1"
         )

@@ -227,6 +227,24 @@ def test_the_read_gap_skips_candidates_the_first_stage_rules_out() -> None:
     assert p_at_1(rows, first, 1, rank) < 0.8  # reading one sentence for all would lose
 
 
+def test_a_question_the_read_gap_gains_does_not_pay_for_one_it_loses() -> None:
+    """Two questions with first-stage logits 5, 4 and 0: the model finds the first one's gold
+    sentence only in the third candidate, and mistakes the third for the second one's. Reading
+    one sentence loses the first and gains the second (the same P@1); the gap reads all three."""
+    first = LinearScorer(("dense", "passage", "lexical"), (0.0, 1.0, 0.0), 0.0)
+    rank = LinearScorer(("relevance",), (1.0,), 0.0)
+    rows = []
+    for n, (gold, relevances) in enumerate(((2, (0.0, 0.0, 3.0)), (0, (1.0, 0.0, 3.0)))):
+        cands = []
+        for i, (passage, rel) in enumerate(zip((5.0, 4.0, 0.0), relevances, strict=True)):
+            c = Candidate(i, 0.0, passage, 0.0)
+            c.reading = Reading(rel, 0.0, -1, -1)
+            cands.append(c)
+        rows.append(Row(str(n), True, cands, [i == gold for i in range(3)]))
+    assert p_at_1(rows, first, 3, rank, 0.5) == p_at_1(rows, first, 3, rank) == 0.5
+    assert fit_gap(rows, first, 3, rank) == 5.0
+
+
 def _tiny_config(tmp_path: Path, **changes: Any) -> TrainConfig:
     """A training config over the invented sample (3 SQuAD questions, no calibration split)."""
     return TrainConfig(
