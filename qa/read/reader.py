@@ -391,19 +391,21 @@ class LearnedReader:
         )
 
     def _related(self, ranked: Sequence[Sequence[Candidate]]) -> list[Candidate]:
-        """The closest sentences read, for an abstention: by relevance, one per article first,
-        at most RELATED."""
+        """The closest sentences, for an abstention, at most RELATED: those read by relevance,
+        then (the read gap may leave fewer than RELATED read) the first stage's next ones; one
+        per article first."""
         read = sorted(
             (c for g in ranked for c in g if c.reading is not None),
             key=lambda c: -c.reading.relevance if c.reading else 0.0,
         )
+        pool = read + [c for g in ranked for c in g if c.reading is None][:RELATED]
         out: list[Candidate] = []
         seen: set[str] = set()
-        for c in read:  # one per article, then the rest in order
+        for c in pool:  # one per article, then the rest in order
             if self._article_id(c) not in seen:
                 seen.add(self._article_id(c))
                 out.append(c)
-        out += [c for c in read if c not in out]
+        out += [c for c in pool if c not in out]
         return out[:RELATED]
 
     def _abstain(

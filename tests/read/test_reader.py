@@ -4,6 +4,8 @@ and confidence is a probability."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from qa.pipeline import Assistant
@@ -93,7 +95,7 @@ def test_single_and_batch_agree(assistant: Assistant) -> None:
 def test_an_abstention_shows_the_closest_sentences_as_related(assistant: Assistant) -> None:
     answer = assistant.ask("How many moons does Jupiter have?")
     assert answer.abstained and answer.answer == "" and answer.citations == ()
-    assert 1 <= len(answer.related) <= 3
+    assert len(answer.related) == 3
     # one per article first: the first ones come from as many articles as there are
     arts = [c.article_id for c in answer.related]
     assert len(set(arts[: len(set(arts))])) == len(set(arts))
@@ -120,3 +122,17 @@ def test_a_story_page_answers_from_its_story_first(assistant: Assistant) -> None
     one = assistant.ask(q, prefer=["ferry"]).to_dict()
     many = assistant.ask_many([q], prefer=["ferry"])[0].to_dict()
     assert one | {"timing_ms": 0, "id": ""} == many | {"timing_ms": 0, "id": ""}
+
+
+def test_an_abstention_shows_three_related_though_one_sentence_was_read(
+    assistant: Assistant,
+) -> None:
+    shipped = assistant.reader.params
+    assistant.reader.params = replace(shipped, read_gap=0.0, threshold=1.0)  # read 1, abstain
+    try:
+        answer = assistant.ask("How many workers rebuilt the main pier in Linden?")
+    finally:
+        assistant.reader.params = shipped
+    assert answer.abstained and len(answer.related) == 3
+    # the one read first, then the first stage's next ones, one per article first
+    assert len({c.article_id for c in answer.related[:2]}) == 2
