@@ -243,8 +243,9 @@ class LearnedReader:
             ]
         else:
             groups = [cands]
+        n = self.params.read
         self.read_candidates(
-            info, [c for g in groups for c in g[: self.params.to_read([c.first for c in g])]]
+            info, [c for g in groups for c in g[: self.params.to_read([c.first for c in g[:n]])]]
         )
         ranked = [self._ranked(g) for g in groups if g]
         if not ranked:
