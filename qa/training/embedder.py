@@ -102,15 +102,10 @@ def train(cfg: EmbedderConfig) -> Path:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * max(0.0, 1 - s / cfg.steps)
     )
-    step = 0
     ckpt = Checkpoint(work, cfg.checkpoint_minutes, cfg.max_minutes)
-    state = ckpt.load()
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        torch.set_rng_state(state["rng"])
-        step = int(state["step"])
+    resumed = ckpt.resume("model", model, opt, sched)
+    step = resumed or 0
+    if resumed is not None:
         log.info("resumed at step %d of %d", step, cfg.steps)
 
     def now() -> dict[str, Any]:

@@ -34,6 +34,22 @@ class Checkpoint:
         self.earlier = float(state.get("seconds", 0.0))
         return state
 
+    def resume(self, model_key: str, model: Any, opt: Any, sched: Any) -> int | None:
+        """Load the saved state into ``model`` (saved under ``model_key``), the optimiser and
+        the schedule, and torch's random state when it was saved; the step to go on from, or
+        None when nothing was saved."""
+        import torch
+
+        state = self.load()
+        if state is None:
+            return None
+        model.load_state_dict(state[model_key])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        if "rng" in state:
+            torch.set_rng_state(state["rng"])
+        return int(state["step"])
+
     def minutes(self) -> float:
         """Minutes of training, every run's."""
         return (self.earlier + time.time() - self.started) / 60

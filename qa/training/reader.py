@@ -230,14 +230,10 @@ def train(cfg: TrainConfig) -> Path:
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
     )
-    step = 0
     ckpt = Checkpoint(work, cfg.checkpoint_minutes, cfg.max_minutes)
-    state = ckpt.load()
-    if state is not None:
-        net.load_state_dict(state["net"])
-        opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
-        step = int(state["step"])
+    resumed = ckpt.resume("net", net, opt, sched)
+    step = resumed or 0
+    if resumed is not None:
         log.info("resumed at step %d of %d", step, total)
     bce = torch.nn.BCEWithLogitsLoss()
     net.train()
