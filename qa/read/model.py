@@ -103,7 +103,13 @@ class ReaderModel:
             return [self._read_one(batch, 0)]
         return list(self._pool.map(lambda i: self._read_one(batch, i), range(len(sentences))))
 
-    def _read_one(self, batch: Batch, i: int) -> Reading:
+    def logits(self, batch: Batch) -> list[tuple[np.ndarray, np.ndarray, float]]:
+        """Each pair's start and end logits (over its own tokens, without padding) and its
+        relevance logit, every pair read alone: what a smaller reader learns from in
+        distillation (:mod:`qa.training.reader`)."""
+        return list(self._pool.map(lambda i: self._run(batch, i), range(len(batch.input_ids))))
+
+    def _run(self, batch: Batch, i: int) -> tuple[np.ndarray, np.ndarray, float]:
         n = int(batch.attention_mask[i].sum())  # the pair's own tokens, without padding
         start, end, rel = self.session.run(
             None,
@@ -113,7 +119,11 @@ class ReaderModel:
                 "token_type_ids": batch.token_type_ids[i : i + 1, :n],
             },
         )
-        return _best_span(start[0], end[0], batch.offsets[i, :n], float(rel[0]))
+        return start[0], end[0], float(rel[0])
+
+    def _read_one(self, batch: Batch, i: int) -> Reading:
+        start, end, rel = self._run(batch, i)
+        return _best_span(start, end, batch.offsets[i, : len(start)], rel)
 
 
 @functools.cache

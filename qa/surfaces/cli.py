@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -535,28 +536,72 @@ def _train(stage: str, out: Path | None, work: Path | None, **changes: Any) -> N
     click.echo(str(train(cfg)))
 
 
-# a shallower reader (tried: docs/benchmarks.md, speed); stage 2 must keep stage 1's layers
-LAYERS_OPTION = click.option(
-    "--layers",
-    type=click.IntRange(0, 6),
-    default=0,
-    show_default=True,
-    help="Keep only the base encoder's first N layers (0: all); both stages must agree.",
-)
+def shape_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The reader's shape, which both stages must agree on: a shallower reader (docs/reader.md)
+    and the teacher it is distilled from."""
+    options = [
+        click.option(
+            "--layers",
+            type=click.IntRange(0, 6),
+            default=0,
+            show_default=True,
+            help="Keep only the base encoder's first N layers (0: all); both stages must agree.",
+        ),
+        click.option(
+            "--pooling",
+            type=click.Choice(["cls", "mean"]),
+            default="cls",
+            show_default=True,
+            help="What the relevance head reads: [CLS] or the mean of the token vectors.",
+        ),
+        click.option(
+            "--teacher",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            default=None,
+            help="A trained reader model's folder to distil from (its readings as soft labels).",
+        ),
+        click.option(
+            "--distil",
+            type=click.FloatRange(0.0, 1.0),
+            default=0.5,
+            show_default=True,
+            help="With --teacher: the weight of the teacher's readings (the labels get the rest).",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 @train_group.command("reader")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Model folder.")
 @click.option("--work", type=click.Path(path_type=Path), default=None, help="Checkpoints.")
 @click.option("--questions", type=click.IntRange(1), default=18000, show_default=True)
-@LAYERS_OPTION
+@shape_options
 @click.option("--max-minutes", type=float, default=0.0, help="Stop and checkpoint after this.")
 def train_reader_cmd(
-    out: Path | None, work: Path | None, questions: int, layers: int, max_minutes: float
+    out: Path | None,
+    work: Path | None,
+    questions: int,
+    layers: int,
+    pooling: str,
+    teacher: Path | None,
+    distil: float,
+    max_minutes: float,
 ) -> None:
     """Stage 1 of the reader model: fine-tune all-MiniLM-L6-v2 (resumes from the last
     checkpoint), export it to ONNX."""
-    _train("reader", out, work, squad_questions=questions, layers=layers, max_minutes=max_minutes)
+    _train(
+        "reader",
+        out,
+        work,
+        squad_questions=questions,
+        layers=layers,
+        pooling=pooling,
+        teacher=str(teacher or ""),
+        distil=distil,
+        max_minutes=max_minutes,
+    )
 
 
 @train_group.command("answerability")
@@ -602,7 +647,13 @@ def train_reader_cmd(
     help="Negatives per question from the article's other paragraphs, those sharing the most "
     "words with the question (0: none, as shipped).",
 )
-@LAYERS_OPTION
+@click.option(
+    "--init-from",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Stage 1's checkpoint (default: QA_CACHE_DIR/train/reader/checkpoint.pt).",
+)
+@shape_options
 @click.option("--max-minutes", type=float, default=0.0, help="Stop and checkpoint after this.")
 def train_answerability_cmd(
     out: Path | None,
@@ -613,7 +664,11 @@ def train_answerability_cmd(
     order_seed: int,
     ood_questions: int,
     mined: int,
+    init_from: Path | None,
     layers: int,
+    pooling: str,
+    teacher: Path | None,
+    distil: float,
     max_minutes: float,
 ) -> None:
     """Stage 2 of the reader model: from `qa train reader`'s weights, train on SQuAD questions
@@ -630,7 +685,11 @@ def train_answerability_cmd(
         order_seed=order_seed,
         ood_questions=ood_questions,
         mined=mined,
+        init_from=str(init_from or ""),
         layers=layers,
+        pooling=pooling,
+        teacher=str(teacher or ""),
+        distil=distil,
         max_minutes=max_minutes,
     )
 

@@ -78,6 +78,14 @@ class TrainConfig:
     # what the relevance head reads: "cls" ([CLS], the shipped model) or "mean" (the mean of the
     # sentence pair's token vectors; a three-layer reader learns relevance only from that)
     pooling: str = "cls"
+    # distillation: a trained reader model's folder (ONNX, as shipped) whose readings this run
+    # also learns from, with weight ``distil`` (the labels get 1 - distil): its relevance as a
+    # soft label, its start/end distributions over a positive pair's sentence tokens
+    teacher: str = ""
+    distil: float = 0.5
+    # which of ``init_from``'s encoder layers this run starts from, in order (empty: all of
+    # them, as many as this run has); a shallower student can start from its teacher's layers
+    init_layers: tuple[int, ...] = ()
 
 
 STAGES = ("reader", "answerability")
@@ -100,7 +108,10 @@ def stage_config(
         work_dir=str(work or cache / "train" / stage),
     )
     if stage == "answerability":
-        stage1 = cache / "train" / "reader" / "checkpoint.pt"
+        # stage 1's checkpoint: where `qa train reader` leaves it unless told otherwise
+        stage1 = Path(
+            changes.pop("init_from", None) or cache / "train" / "reader" / "checkpoint.pt"
+        )
         if not stage1.is_file():
             raise QAError(f"{stage1} is missing: run `qa train reader` first")
         cfg = replace(
@@ -198,6 +209,76 @@ def _batches(pairs: list[Pair], size: int, seed: int) -> list[list[int]]:
     return chunks
 
 
+def keep_layers(weights: dict[str, Any], layers: tuple[int, ...]) -> dict[str, Any]:
+    """``weights`` with only the encoder layers ``layers``, renumbered in that order (all of
+    them when ``layers`` is empty)."""
+    if not layers:
+        return weights
+    prefix = "bert.encoder.layer."
+    have = {int(k[len(prefix) :].split(".")[0]) for k in weights if k.startswith(prefix)}
+    if not set(layers) <= have or len(set(layers)) != len(layers):
+        raise QAError(f"cannot keep layers {list(layers)} of a model with layers {sorted(have)}")
+    kept = {}
+    for key, value in weights.items():
+        if not key.startswith(prefix):
+            kept[key] = value
+            continue
+        number, rest = key[len(prefix) :].split(".", 1)
+        if int(number) in layers:
+            kept[f"{prefix}{layers.index(int(number))}.{rest}"] = value
+    return kept
+
+
+def _teacher(cfg: TrainConfig, base: Path) -> Any:
+    """The teacher's model (None without one); it must read the student's tokens."""
+    if not cfg.teacher:
+        return None
+    from qa.read.model import ReaderModel
+
+    teacher = ReaderModel(Path(cfg.teacher), threads=2)
+    if file_sha256(Path(cfg.teacher) / "tokenizer.json") != file_sha256(base / "tokenizer.json"):
+        raise QAError(f"the teacher {cfg.teacher} has another tokenizer than the base model")
+    return teacher
+
+
+def distil_loss(
+    taught: list[tuple[Any, Any, float]],
+    outputs: tuple[Any, Any, Any],
+    allowed: Any,
+    rows: list[int],
+) -> tuple[Any, Any]:
+    """What a student learns from its teacher's readings ``taught`` (per pair: start and end
+    logits over the pair's own tokens, relevance logit; :meth:`ReaderModel.logits`): the
+    relevance loss against the teacher's probability, and the KL divergence of the student's
+    start and end distributions from the teacher's over the sentence tokens (``allowed``) of
+    the pairs ``rows`` (the positives: elsewhere the short answer is never read)."""
+    import torch
+
+    start, end, rel = outputs
+    f = torch.nn.functional
+    relevance = f.binary_cross_entropy_with_logits(
+        rel, torch.sigmoid(torch.tensor([t[2] for t in taught], dtype=rel.dtype))
+    )
+    if not rows:
+        return relevance, rel.new_zeros(())
+    neg = torch.finfo(start.dtype).min / 2
+    k = torch.tensor(rows)
+    span = rel.new_zeros(())
+    for which, student in ((0, start), (1, end)):
+        target = torch.full((len(rows), student.shape[1]), neg, dtype=student.dtype)
+        for j, i in enumerate(rows):
+            row = torch.from_numpy(taught[i][which]).to(student.dtype)
+            target[j, : len(row)] = row
+        target = target.masked_fill(~allowed[k], neg)
+        span = span + f.kl_div(
+            f.log_softmax(student[k].masked_fill(~allowed[k], neg), -1),
+            f.log_softmax(target, -1),
+            log_target=True,
+            reduction="batchmean",
+        )
+    return relevance, span
+
+
 def train(cfg: TrainConfig) -> Path:
     """Train (or resume) and export; returns the ONNX file written."""
     import torch
@@ -214,7 +295,7 @@ def train(cfg: TrainConfig) -> Path:
     log.info("%d pairs (%.1f s)", len(pairs), time.time() - t_load)
     net = make_net(base, cfg.layers, cfg.pooling)
     if cfg.init_from:
-        weights = torch.load(cfg.init_from, weights_only=False)["net"]
+        weights = keep_layers(torch.load(cfg.init_from, weights_only=False)["net"], cfg.init_layers)
         theirs = {k.split(".")[3] for k in weights if k.startswith("bert.encoder.layer.")}
         if len(theirs) != len(net.bert.encoder.layer):
             raise QAError(
@@ -223,6 +304,7 @@ def train(cfg: TrainConfig) -> Path:
             )
         net.load_state_dict(weights)
         log.info("starting from the weights of %s", cfg.init_from)
+    teacher = _teacher(cfg, base)
     batches = _batches(pairs, cfg.batch_size, order_seed)
     total = math.ceil(len(batches) * cfg.epochs)
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01)
@@ -262,6 +344,7 @@ def train(cfg: TrainConfig) -> Path:
         labels = torch.tensor([float(p.label) for p in rows])
         loss = bce(rel, labels)
         allowed = torch.from_numpy(b.offsets[..., 0] >= 0)
+        neg = torch.finfo(start.dtype).min / 2
         s_t, e_t, keep = [], [], []
         for i, p in enumerate(rows):
             if p.label and p.start >= 0:
@@ -272,11 +355,14 @@ def train(cfg: TrainConfig) -> Path:
                     keep.append(i)
         if keep:
             k = torch.tensor(keep)
-            neg = torch.finfo(start.dtype).min / 2
             sl = start[k].masked_fill(~allowed[k], neg)
             el = end[k].masked_fill(~allowed[k], neg)
             ce = torch.nn.functional.cross_entropy
             loss = loss + cfg.span_weight * (ce(sl, torch.tensor(s_t)) + ce(el, torch.tensor(e_t)))
+        if teacher is not None:
+            positives = [i for i, p in enumerate(rows) if p.label]
+            soft = distil_loss(teacher.logits(b), (start, end, rel), allowed, positives)
+            loss = (1 - cfg.distil) * loss + cfg.distil * (soft[0] + cfg.span_weight * soft[1])
         value = optimiser_step(loss, net, opt, sched)
         step += 1
         running = 0.98 * running + 0.02 * value if step > 1 else value
@@ -307,6 +393,8 @@ def export(
     out = Path(cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     net.eval()
+    # eager attention exports a graph ~6 % faster a pair than torch's SDPA (docs/benchmarks.md)
+    net.bert.set_attn_implementation("eager")
     b = encode_pairs(tok, ["what is it?"], ["Title"], ["It is a sentence."])
     args = tuple(torch.from_numpy(x) for x in (b.input_ids, b.attention_mask, b.token_type_ids))
     fp32 = Path(cfg.work_dir) / "reader-fp32.onnx"
@@ -360,16 +448,35 @@ def export(
             k: v
             for k, v in asdict(cfg).items()
             if k
-            not in {"squad_train", "squad2_other", "out_dir", "work_dir", "init_from", "ood_train"}
+            not in {
+                "squad_train",
+                "squad2_other",
+                "out_dir",
+                "work_dir",
+                "init_from",
+                "ood_train",
+                "teacher",
+            }
         }
         | ({"init_from": "/".join(Path(cfg.init_from).parts[-2:])} if cfg.init_from else {}),
         "pairs": n_pairs,
         "steps": steps,
         "train_minutes": round(minutes),
     }
+    if cfg.teacher:
+        manifest["teacher"] = _teacher_record(Path(cfg.teacher))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     write_card(out)
     return model
+
+
+def _teacher_record(folder: Path) -> dict[str, Any]:
+    man = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    return {
+        "name": man.get("name", "reader"),
+        "model_sha256": man["files"]["model.onnx"],
+        "steps": man.get("steps"),
+    }
 
 
 def write_card(folder: Path) -> Path:
@@ -381,6 +488,12 @@ def write_card(folder: Path) -> Path:
     # the number read, given explicitly, reproduces the params whichever way it was chosen
     calibrate = "qa train calibrate" + (f" --read {params['read']}" if params else "")
     cfg = man["config"]
+    # the options that give this model's shape (the defaults give six layers, [CLS], no teacher)
+    shape = (
+        (f" --layers {cfg['layers']}" if cfg.get("layers") else "")
+        + (f" --pooling {cfg['pooling']}" if cfg.get("pooling", "cls") != "cls" else "")
+        + (f" --teacher TEACHER --distil {cfg['distil']:g}" if man.get("teacher") else "")
+    )
     lines = [
         f"# {man['name']}: the reader model of `qa`",
         "",
@@ -415,10 +528,12 @@ def write_card(folder: Path) -> Path:
         "## Training",
         "",
         (
-            "`qa train reader`, then `qa train answerability` (each resumable: run it again "
-            f"after a stop), then `{calibrate}`."
+            f"`qa train reader{shape} --work STAGE1`, then `qa train answerability{shape} "
+            "--init-from STAGE1/checkpoint.pt` (each resumable: run it again after a stop), "
+            f"then `{calibrate}`."
             if cfg.get("init_from")
-            else f"`qa train reader` (resumable: run it again after a stop), then `{calibrate}`."
+            else f"`qa train reader{shape}` (resumable: run it again after a stop), then "
+            f"`{calibrate}`."
         ),
         f"Seed {cfg['seed']}"
         + (f" (network and batch order: {cfg['order_seed']})" if cfg.get("order_seed") else "")
@@ -457,6 +572,17 @@ def write_card(folder: Path) -> Path:
             f"(squadshifts `{ood['path']}`, sha256 `{ood['sha256']}`), drawn with the seed from "
             "the three quarters of its articles that `qa eval --set amazon_reviews` does not "
             "hold out (`qa.evaluation.held_out_article`), paired like the SQuAD questions.",
+            "",
+        ]
+    if man.get("teacher"):
+        t, d = man["teacher"], cfg["distil"]
+        lines[-1:] = [
+            f"Distilled (both stages) from the reader `{t['name']}` (`model.onnx` sha256 "
+            f"`{t['model_sha256']}`; made by `qa train reader` then `qa train answerability` "
+            f"with all six layers): loss = {1 - d:g} × the loss above + {d:g} × (BCE(relevance, "
+            f"the teacher's probability) + {cfg['span_weight']} × (KL(start) + KL(end)) from "
+            "the teacher's distributions over a positive pair's sentence tokens); the teacher "
+            "reads each pair alone, as at inference.",
             "",
         ]
     if params:

@@ -388,3 +388,92 @@ def test_the_stages_are_the_recipe_of_the_shipped_model(tmp_path: Path) -> None:
     shipped = json.loads((model_dir() / "manifest.json").read_text(encoding="utf-8"))["config"]
     mine = asdict(cfg) | {"init_from": "reader/checkpoint.pt"}
     assert {k: mine[k] for k in shipped} == shipped
+
+
+def test_the_distillation_loss_is_least_where_the_student_reads_as_its_teacher() -> None:
+    import torch
+
+    from qa.training.reader import distil_loss
+
+    teacher = [
+        (np.array([0.0, 3.0, 1.0, -2.0]), np.array([0.0, -1.0, 4.0, 0.5]), 1.5),
+        (np.array([0.0, 0.2, 0.1]), np.array([0.0, 0.3, -0.4]), -2.0),
+    ]
+    allowed = torch.tensor([[False, True, True, False], [False, True, True, False]])
+
+    def loss(start: list[list[float]], end: list[list[float]], rel: list[float]) -> list[float]:
+        out = distil_loss(
+            teacher,
+            tuple(torch.tensor(x, dtype=torch.float32) for x in (start, end, rel)),
+            allowed,
+            [0],  # only the first pair is a positive: the second's span is not learnt
+        )
+        return [float(x) for x in out]
+
+    # as the teacher over the sentence's tokens (whatever outside them and on the negative)
+    same = loss([[9.0, 3.0, 1.0, 9.0], [5.0, 5.0, 5.0, 0.0]], [[0, -1, 4, 0.5], [0] * 4], [1.5, -2])
+    assert same[1] == pytest.approx(0.0, abs=1e-6)
+    shifted = loss([[0, 1.0, 3.0, 0], [0] * 4], [[0, 4.0, -1.0, 0], [0] * 4], [1.5, -2])
+    assert shifted[1] > 1.0 and shifted[0] == pytest.approx(same[0])
+    # the relevance loss is least at the teacher's logits
+    for rel in ([2.5, -2.0], [1.5, -1.0], [0.5, -3.0]):
+        assert loss([[0] * 4] * 2, [[0] * 4] * 2, rel)[0] > same[0]
+    assert loss([[0] * 4] * 2, [[0] * 4] * 2, [1.5, -2])[0] == pytest.approx(same[0])
+
+
+def test_a_student_is_distilled_from_its_teacher(tmp_path: Path) -> None:
+    from qa.errors import QAError
+
+    cfg = _tiny_config(tmp_path, batch_size=4)
+    teacher = train(cfg).parent
+    student = replace(
+        cfg,
+        layers=2,
+        pooling="mean",
+        teacher=str(teacher),
+        out_dir=str(tmp_path / "student"),
+        work_dir=str(tmp_path / "work-student"),
+    )
+    out = train(student)
+    manifest = json.loads((out.parent / "manifest.json").read_text(encoding="utf-8"))
+    sha = json.loads((teacher / "manifest.json").read_text(encoding="utf-8"))["files"]
+    assert manifest["teacher"]["model_sha256"] == sha["model.onnx"]
+    assert "teacher" not in manifest["config"] and manifest["config"]["distil"] == 0.5
+    card = (out.parent / "README.md").read_text(encoding="utf-8")
+    assert "Distilled" in card and sha["model.onnx"] in card
+    (r,) = ReaderModel(out.parent).read("Who designed it?", ["Tarn bridge"], ["Elise did."])
+    assert math.isfinite(r.relevance)
+    # a teacher must read the student's tokens
+    other = tmp_path / "other-teacher"
+    other.mkdir()
+    for name in ("model.onnx", "manifest.json"):
+        (other / name).write_bytes((teacher / name).read_bytes())
+    (other / "tokenizer.json").write_text(
+        (teacher / "tokenizer.json").read_text(encoding="utf-8").replace('"[UNK]"', '"[UNKNOWN]"'),
+        encoding="utf-8",
+    )
+    altered = json.loads((other / "manifest.json").read_text(encoding="utf-8"))
+    from qa.hashing import file_sha256
+
+    altered["files"]["tokenizer.json"] = file_sha256(other / "tokenizer.json")
+    (other / "manifest.json").write_text(json.dumps(altered), encoding="utf-8")
+    with pytest.raises(QAError, match="another tokenizer"):
+        train(replace(student, teacher=str(other), work_dir=str(tmp_path / "w3")))
+
+
+def test_a_student_can_start_from_chosen_layers_of_its_teacher() -> None:
+    from qa.errors import QAError
+    from qa.training.reader import keep_layers
+
+    weights = {f"bert.encoder.layer.{i}.attention.w": i for i in range(6)} | {"rel.weight": -1}
+    kept = keep_layers(weights, (0, 2, 4, 5))
+    assert kept == {
+        "bert.encoder.layer.0.attention.w": 0,
+        "bert.encoder.layer.1.attention.w": 2,
+        "bert.encoder.layer.2.attention.w": 4,
+        "bert.encoder.layer.3.attention.w": 5,
+        "rel.weight": -1,
+    }
+    assert keep_layers(weights, ()) == weights
+    with pytest.raises(QAError, match="cannot keep layers"):
+        keep_layers(weights, (0, 6))
