@@ -530,6 +530,7 @@ def _train(stage: str, out: Path | None, work: Path | None, **changes: Any) -> N
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     settings = _settings()
+    changes["teacher"] = str(changes.get("teacher") or "")  # a folder (--teacher) or none
     cfg = stage_config(
         stage, settings.shared_dir, settings.cache_dir, out or model_dir(), work, **changes
     )
@@ -580,28 +581,11 @@ def shape_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @shape_options
 @click.option("--max-minutes", type=float, default=0.0, help="Stop and checkpoint after this.")
 def train_reader_cmd(
-    out: Path | None,
-    work: Path | None,
-    questions: int,
-    layers: int,
-    pooling: str,
-    teacher: Path | None,
-    distil: float,
-    max_minutes: float,
+    out: Path | None, work: Path | None, questions: int, max_minutes: float, **shape: Any
 ) -> None:
     """Stage 1 of the reader model: fine-tune all-MiniLM-L6-v2 (resumes from the last
     checkpoint), export it to ONNX."""
-    _train(
-        "reader",
-        out,
-        work,
-        squad_questions=questions,
-        layers=layers,
-        pooling=pooling,
-        teacher=str(teacher or ""),
-        distil=distil,
-        max_minutes=max_minutes,
-    )
+    _train("reader", out, work, squad_questions=questions, max_minutes=max_minutes, **shape)
 
 
 @train_group.command("answerability")
@@ -665,11 +649,8 @@ def train_answerability_cmd(
     ood_questions: int,
     mined: int,
     init_from: Path | None,
-    layers: int,
-    pooling: str,
-    teacher: Path | None,
-    distil: float,
     max_minutes: float,
+    **shape: Any,
 ) -> None:
     """Stage 2 of the reader model: from `qa train reader`'s weights, train on SQuAD questions
     it has not seen, each also made unanswerable by a swapped name or number, with the SQuAD 2.0
@@ -686,11 +667,8 @@ def train_answerability_cmd(
         ood_questions=ood_questions,
         mined=mined,
         init_from=str(init_from or ""),
-        layers=layers,
-        pooling=pooling,
-        teacher=str(teacher or ""),
-        distil=distil,
         max_minutes=max_minutes,
+        **shape,
     )
 
 

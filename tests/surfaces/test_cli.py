@@ -270,3 +270,29 @@ def test_calibrate_refuses_a_gap_and_no_gap_together(runner: CliRunner, tmp_path
     )
     assert res.exit_code == 1 and "either --read-gap or --no-read-gap" in res.output
     assert not out.exists()
+
+
+def test_train_passes_the_readers_shape_and_teacher_to_both_stages(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import qa.training.reader as training
+
+    seen = []
+    monkeypatch.setattr(training, "train", lambda cfg: seen.append(cfg) or tmp_path / "m.onnx")
+    monkeypatch.setenv("QA_CACHE_DIR", str(tmp_path / "cache"))
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    stage1 = tmp_path / "s1" / "checkpoint.pt"
+    stage1.parent.mkdir()
+    stage1.write_bytes(b"")
+    shape = ["--layers", "4", "--pooling", "mean", "--teacher", str(teacher), "--distil", "0.7"]
+    assert runner.invoke(main, ["train", "reader", *shape]).exit_code == 0
+    res = runner.invoke(main, ["train", "answerability", *shape, "--init-from", str(stage1)])
+    assert res.exit_code == 0, res.output
+    for cfg in seen:
+        assert (cfg.layers, cfg.pooling, cfg.teacher, cfg.distil) == (4, "mean", str(teacher), 0.7)
+    assert seen[1].init_from == str(stage1) and seen[0].init_from == ""
+    # without a teacher: none, and stage 2 starts from stage 1's usual checkpoint
+    res = runner.invoke(main, ["train", "answerability"])
+    assert res.exit_code == 1 and "qa train reader" in res.output and len(seen) == 2
+    assert runner.invoke(main, ["train", "reader"]).exit_code == 0 and seen[2].teacher == ""
