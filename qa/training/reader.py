@@ -344,7 +344,6 @@ def train(cfg: TrainConfig) -> Path:
         labels = torch.tensor([float(p.label) for p in rows])
         loss = bce(rel, labels)
         allowed = torch.from_numpy(b.offsets[..., 0] >= 0)
-        neg = torch.finfo(start.dtype).min / 2
         s_t, e_t, keep = [], [], []
         for i, p in enumerate(rows):
             if p.label and p.start >= 0:
@@ -355,6 +354,7 @@ def train(cfg: TrainConfig) -> Path:
                     keep.append(i)
         if keep:
             k = torch.tensor(keep)
+            neg = torch.finfo(start.dtype).min / 2
             sl = start[k].masked_fill(~allowed[k], neg)
             el = end[k].masked_fill(~allowed[k], neg)
             ce = torch.nn.functional.cross_entropy
