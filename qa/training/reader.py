@@ -494,6 +494,8 @@ def write_card(folder: Path) -> Path:
         + (f" --pooling {cfg['pooling']}" if cfg.get("pooling", "cls") != "cls" else "")
         + (f" --teacher TEACHER --distil {cfg['distil']:g}" if man.get("teacher") else "")
     )
+    # a shaped reader's stage 1 goes elsewhere than the default reader's (its checkpoint too)
+    work = " --work STAGE1" if shape else ""
     lines = [
         f"# {man['name']}: the reader model of `qa`",
         "",
@@ -528,9 +530,9 @@ def write_card(folder: Path) -> Path:
         "## Training",
         "",
         (
-            f"`qa train reader{shape} --work STAGE1`, then `qa train answerability{shape} "
-            "--init-from STAGE1/checkpoint.pt` (each resumable: run it again after a stop), "
-            f"then `{calibrate}`."
+            f"`qa train reader{shape}{work}`, then `qa train answerability{shape}"
+            f"{work and ' --init-from STAGE1/checkpoint.pt'}` (each resumable: run it again "
+            f"after a stop), then `{calibrate}`."
             if cfg.get("init_from")
             else f"`qa train reader{shape}` (resumable: run it again after a stop), then "
             f"`{calibrate}`."

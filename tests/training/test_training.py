@@ -441,6 +441,7 @@ def test_a_student_is_distilled_from_its_teacher(tmp_path: Path) -> None:
     assert "teacher" not in manifest["config"] and manifest["config"]["distil"] == 0.5
     card = (out.parent / "README.md").read_text(encoding="utf-8")
     assert "Distilled" in card and sha["model.onnx"] in card
+    assert "`qa train reader --layers 2 --pooling mean --teacher TEACHER --distil 0.5" in card
     (r,) = ReaderModel(out.parent).read("Who designed it?", ["Tarn bridge"], ["Elise did."])
     assert math.isfinite(r.relevance)
     # a teacher must read the student's tokens
@@ -477,3 +478,16 @@ def test_a_student_can_start_from_chosen_layers_of_its_teacher() -> None:
     assert keep_layers(weights, ()) == weights
     with pytest.raises(QAError, match="cannot keep layers"):
         keep_layers(weights, (0, 6))
+
+
+def test_the_shipped_model_card_is_what_its_manifest_and_params_render(tmp_path: Path) -> None:
+    import shutil
+
+    from qa.read.model import model_dir
+    from qa.training.reader import write_card
+
+    for name in ("manifest.json", "params.json"):
+        shutil.copy(model_dir() / name, tmp_path / name)
+    card = write_card(tmp_path).read_text(encoding="utf-8")
+    assert card == (model_dir() / "README.md").read_text(encoding="utf-8")
+    assert "`qa train reader`, then `qa train answerability`" in card
