@@ -238,6 +238,22 @@ def fit_first(rows: list[Row], names: tuple[str, ...] = FIRST_FEATURES) -> Linea
     )
 
 
+def ranked_right(
+    rows: list[Row],
+    first: LinearScorer,
+    k: int,
+    rank: LinearScorer = RANK_BY_RELEVANCE,
+    gap: float | None = None,
+) -> list[bool]:
+    """For each answerable row: is a gold sentence first among what is read?"""
+    return [
+        bool(o) and r.gold[o[0]]
+        for r in rows
+        if r.answerable
+        for o in [order(r, first, k, rank, gap)]
+    ]
+
+
 def p_at_1(
     rows: list[Row],
     first: LinearScorer,
@@ -245,12 +261,8 @@ def p_at_1(
     rank: LinearScorer = RANK_BY_RELEVANCE,
     gap: float | None = None,
 ) -> float:
-    ans = [r for r in rows if r.answerable]
-    hits = 0
-    for r in ans:
-        o = order(r, first, k, rank, gap)
-        hits += bool(o) and r.gold[o[0]]
-    return hits / max(1, len(ans))
+    right = ranked_right(rows, first, k, rank, gap)
+    return sum(right) / max(1, len(right))
 
 
 def mean_read(rows: list[Row], first: LinearScorer, k: int, gap: float | None) -> float:
@@ -263,20 +275,13 @@ def fit_gap(rows: list[Row], first: LinearScorer, k: int, rank: LinearScorer) ->
     first stage's best loses none of the answerable ``rows`` whose gold sentence reading all
     ``k`` ranks first (None: every gap loses some). Questions it happens to gain do not make up
     for one lost."""
+    full = ranked_right(rows, first, k, rank)
 
-    def right(gap: float | None) -> list[bool]:
-        return [
-            bool(o) and r.gold[o[0]]
-            for r in rows
-            if r.answerable
-            for o in [order(r, first, k, rank, gap)]
-        ]
+    def loses_none(gap: float) -> bool:
+        now = ranked_right(rows, first, k, rank, gap)
+        return not any(f and not x for f, x in zip(full, now, strict=True))
 
-    full = right(None)
-    return next(
-        (g for g in READ_GAPS if not any(f and not x for f, x in zip(full, right(g), strict=True))),
-        None,
-    )
+    return next((g for g in READ_GAPS if loses_none(g)), None)
 
 
 def conf_data(
