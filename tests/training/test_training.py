@@ -385,9 +385,13 @@ def test_the_stages_are_the_recipe_of_the_shipped_model(tmp_path: Path) -> None:
     stage1.write_bytes(b"")
     cfg = stage_config("answerability", tmp_path, tmp_path / "cache", tmp_path / "out")
     assert cfg.init_from == str(stage1) and cfg.work_dir.endswith("answerability")
-    shipped = json.loads((model_dir() / "manifest.json").read_text(encoding="utf-8"))["config"]
-    mine = asdict(cfg) | {"init_from": "reader/checkpoint.pt"}
-    assert {k: mine[k] for k in shipped} == shipped
+    manifest = json.loads((model_dir() / "manifest.json").read_text(encoding="utf-8"))
+    shipped = manifest["config"]
+    # the shipped reader's shape: the first six layers of the cross-encoder the card names
+    assert (shipped["layers"], manifest["base_layers"]) == (6, 12)
+    assert manifest["base"].startswith("cross-encoder/ms-marco-MiniLM-L-12-v2")
+    mine = asdict(replace(cfg, layers=6)) | {"init_from": shipped["init_from"]}
+    assert json.loads(json.dumps({k: mine[k] for k in shipped})) == shipped
 
 
 def test_the_distillation_loss_is_least_where_the_student_reads_as_its_teacher() -> None:
@@ -490,7 +494,10 @@ def test_the_shipped_model_card_is_what_its_manifest_and_params_render(tmp_path:
         shutil.copy(model_dir() / name, tmp_path / name)
     card = write_card(tmp_path).read_text(encoding="utf-8")
     assert card == (model_dir() / "README.md").read_text(encoding="utf-8")
-    assert "`qa train reader`, then `qa train answerability`" in card
+    assert (
+        "`qa train reader --layers 6 --base BASE --work STAGE1`, then `qa train answerability"
+        in card
+    )
 
 
 @pytest.fixture(scope="module")

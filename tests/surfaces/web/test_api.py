@@ -68,11 +68,6 @@ def test_ask_follow_up_uses_history(web: TestClient) -> None:
     assert "400 pupils" in pairs.json()["answer"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap of reader models v1 to v3: the span head marks '14' (the classrooms) in "
-    "'The school has 14 classrooms and room for 400 pupils.' for 'And how many pupils?'",
-)
 def test_an_elliptical_follow_up_marks_its_own_short_answer(web: TestClient) -> None:
     r = web.post("/api/ask", json={"question": "And how many pupils?", "history": [QUESTION]})
     assert r.json()["short_answer"] == "400"

@@ -326,7 +326,7 @@ def test_bundled_corpus_in_the_browser_and_screenshots(
 
         context, page, rec = new_page(browser, 390, 844)
         page.goto(server.url + "/")
-        bot = ask(page, "Who is the Prime Minister of Haiti?", 1)
+        bot = ask(page, "Who is the Haitian Prime Minister who held talks with Ruto?", 1)
         bot.locator("details.qa-sources summary").click()
         page.wait_for_timeout(500)
         page.screenshot(path=str(SCREENSHOTS / "chat-phone.png"))
