@@ -327,8 +327,8 @@ def train(cfg: TrainConfig) -> Path:
     t_load = time.time()
     pairs = training_pairs(cfg)
     log.info("%d pairs (%.1f s)", len(pairs), time.time() - t_load)
-    start, _ = base_model(cfg)
-    net = make_net(start, cfg.layers, cfg.pooling)
+    base_dir, base_name = base_model(cfg)
+    net = make_net(base_dir, cfg.layers, cfg.pooling)
     if cfg.init_from:
         weights = keep_layers(torch.load(cfg.init_from, weights_only=False)["net"], cfg.init_layers)
         theirs = {k.split(".")[3] for k in weights if k.startswith("bert.encoder.layer.")}
@@ -409,13 +409,21 @@ def train(cfg: TrainConfig) -> Path:
             return ckpt.path
     ckpt.save(now())
     (work / "done").write_text(json.dumps({"step": step, "pairs": len(pairs)}))
-    return export(net, tok, cfg, len(pairs), step, ckpt.minutes())
+    return export(net, tok, cfg, len(pairs), step, ckpt.minutes(), base=(base_name, base_dir))
 
 
 def export(
-    net: Any, tok: Any, cfg: TrainConfig, n_pairs: int, steps: int, minutes: float = 0.0
+    net: Any,
+    tok: Any,
+    cfg: TrainConfig,
+    n_pairs: int,
+    steps: int,
+    minutes: float = 0.0,
+    base: tuple[str, Path] = (MINILM, Path()),
 ) -> Path:
-    """ONNX export, int8 dynamic quantisation, tokenizer copy and a manifest with hashes.
+    """ONNX export, int8 dynamic quantisation, tokenizer copy and a manifest with hashes;
+    ``base`` is how the manifest names the model the run started from, and its folder
+    (:func:`base_model`).
 
     The weights get one scale per output channel: with one scale per matrix the span head lost
     ~3 points of short-answer F1 against float32 on squad2-dev-5's gold sentences (0.726 against
@@ -454,11 +462,9 @@ def export(
     model = out / "model.onnx"
     quantize_dynamic(str(fp32), str(model), weight_type=QuantType.QInt8, per_channel=True)
     shutil.copy(minilm_dir() / "tokenizer.json", out / "tokenizer.json")
-    start, base = base_model(cfg)
-    base_layers = int(json.loads((start / "config.json").read_text())["num_hidden_layers"])
     manifest = {
         "name": f"qa-reader-minilm-l{len(net.bert.encoder.layer)}",
-        "base": base,
+        "base": base[0],
         "files": {p.name: file_sha256(p) for p in (model, out / "tokenizer.json")},
         "data": {
             "squad_train": {
@@ -502,7 +508,8 @@ def export(
         "train_minutes": round(minutes),
     }
     if cfg.base:
-        manifest["base_layers"] = base_layers
+        config = json.loads((base[1] / "config.json").read_text(encoding="utf-8"))
+        manifest["base_layers"] = int(config["num_hidden_layers"])
     if cfg.teacher:
         manifest["teacher"] = _teacher_record(Path(cfg.teacher))
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
