@@ -61,7 +61,8 @@ NEWS_SETS = (
 FIRST_FEATURES = ("dense", "passage", "lexical")
 CONF_FEATURES = ("relevance", "margin", "span", "first", "dense", "passage", "lexical")
 RANK_FEATURES = ("relevance", "first")
-# features the ablation adds to the ranker one at a time (it also leaves out each of RANK_FEATURES)
+# features the ranker may also take: each one that raises calibration P@1 (choose_rank); the
+# ablation adds each one left out, and leaves out each one taken
 RANK_EXTRA = ("span",)
 MAX_READ = 12  # the most sentences a fitted reader may read per question
 READ_GAPS = tuple(float(g) for g in np.arange(0.5, 6.01, 0.5))  # first-stage gaps tried
@@ -210,6 +211,19 @@ def fit_rank(
     return LinearScorer(names, tuple(float(v) for v in w), 0.0)
 
 
+def choose_rank(rows: list[Row], first: LinearScorer, k: int) -> LinearScorer:
+    """The ranker for ``k`` read: on ``RANK_FEATURES``, and each of ``RANK_EXTRA`` in turn
+    that, fitted with them, raises P@1 on ``rows`` (the calibration questions)."""
+    rank = fit_rank(rows, first, k)
+    best = p_at_1(rows, first, k, rank)
+    for extra in RANK_EXTRA:
+        wider = fit_rank(rows, first, k, (*rank.features, extra))
+        score = p_at_1(rows, first, k, wider)
+        if score > best:
+            rank, best = wider, score
+    return rank
+
+
 def leave_one_out(names: tuple[str, ...]) -> list[tuple[str, ...]]:
     """``names`` without each one in turn."""
     return [tuple(f for f in names if f != drop) for drop in names]
@@ -344,32 +358,35 @@ def choose_threshold(
 
 
 def ablation(
-    cal: list[Row], val: list[Row], k: int, gap: float | None = None
+    cal: list[Row],
+    val: list[Row],
+    k: int,
+    gap: float | None = None,
+    ranked_by: tuple[str, ...] = RANK_FEATURES,
 ) -> list[dict[str, Any]]:
     """Each fitted feature left out in turn (refitted on calibration, measured on validation):
-    sentence P@1 for the first stage's and the ranker's features (and the ranker with each of
-    ``RANK_EXTRA`` added; ``k`` read), AUROC and questions handled right for the calibrator's
-    (``gap`` applied)."""
+    sentence P@1 for the first stage's and the ranker's features ``ranked_by`` (and the ranker
+    with each of ``RANK_EXTRA`` it lacks added; ``k`` read), AUROC and questions handled right
+    for the calibrator's (``gap`` applied)."""
     out: list[dict[str, Any]] = []
     for drop, names in zip(
         (None, *FIRST_FEATURES), (FIRST_FEATURES, *leave_one_out(FIRST_FEATURES)), strict=True
     ):
         first = fit_first(cal, names)
-        rank = fit_rank(cal, first, k)
+        rank = fit_rank(cal, first, k, ranked_by)
         out.append(
             {"part": "first stage", "without": drop or "—", "p_at_1": p_at_1(val, first, k, rank)}
         )
     first = fit_first(cal)
-    variants: list[tuple[str, tuple[str, ...]]] = [("—", RANK_FEATURES)]
+    variants: list[tuple[str, tuple[str, ...]]] = [("—", ranked_by)]
     variants += [
-        (f"without {f}", n)
-        for f, n in zip(RANK_FEATURES, leave_one_out(RANK_FEATURES), strict=True)
+        (f"without {f}", n) for f, n in zip(ranked_by, leave_one_out(ranked_by), strict=True)
     ]
-    variants += [(f"with {f}", (*RANK_FEATURES, f)) for f in RANK_EXTRA]
+    variants += [(f"with {f}", (*ranked_by, f)) for f in RANK_EXTRA if f not in ranked_by]
     for label, names in variants:
         rank = fit_rank(cal, first, k, names)
         out.append({"part": "ranker", "change": label, "p_at_1": p_at_1(val, first, k, rank)})
-    rank = fit_rank(cal, first, k)
+    rank = fit_rank(cal, first, k, ranked_by)
     x, y, _ = conf_data(cal, first, k, rank, gap)
     vx, vy, vans = conf_data(val, first, k, rank, gap)
     for drop in (None, *CONF_FEATURES):
@@ -424,7 +441,7 @@ def fit(
         firsts,
     )
     # the ranker is fitted for each number read; the number read is then chosen
-    ranks = {k: fit_rank(cal, first, k) for k in range(1, MAX_READ + 1)}
+    ranks = {k: choose_rank(cal, first, k) for k in range(1, MAX_READ + 1)}
     by_k = {k: p_at_1(cal, first, k, ranks[k]) for k in ranks}
     best = max(by_k.values())
     answerable = sum(r.answerable for r in cal)
@@ -494,7 +511,8 @@ def fit(
         "validation_p_at_1": round(p_at_1(val, first, k, rank, gap), 4),
         "validation_p_at_1_by_relevance": round(p_at_1(val, first, k, gap=gap), 4),
         "ranker": "conditional logit over the read candidates of each answerable calibration "
-        "question",
+        f"question, on {' and '.join(RANK_FEATURES)} and each of {', '.join(RANK_EXTRA)} that "
+        "raises calibration P@1",
         "validation_ece_before_platt": round(ece_before, 4),
         "validation_ece": round(ece(vp, vy), 4),
         "validation_auroc": round(auroc(vp, vy), 4),
@@ -508,7 +526,7 @@ def fit(
         "threshold_mean_handled_right": round(acc, 4),
         "ablation": [
             {k2: (round(v, 4) if isinstance(v, float) else v) for k2, v in row.items()}
-            for row in ablation(cal, val, k, gap)
+            for row in ablation(cal, val, k, gap, rank.features)
         ],
     }
     params = {

@@ -202,6 +202,36 @@ def test_the_ranker_learns_what_the_first_stage_adds_to_the_model() -> None:
     assert both > p_at_1(rows, first, 1) + 0.2  # the first stage alone
 
 
+def test_the_ranker_takes_the_span_score_only_where_it_ranks_better() -> None:
+    """Invented questions whose gold sentence the relevance finds half of the time: where the
+    span score finds it the other half, the calibration questions make the ranker take it;
+    where it says nothing, the ranker stays on relevance and the first stage."""
+    from qa.training.calibrate import choose_rank
+
+    def rows(span_knows: bool) -> list[Row]:
+        rng = np.random.default_rng(2)
+        out = []
+        for n in range(300):
+            gold = int(rng.integers(3))
+            cands = []
+            for i in range(3):
+                c = Candidate(i, 0.0, rng.normal(scale=0.3), 0.0)
+                rel = 2.0 * (i == gold and n % 2 == 0) + rng.normal(scale=0.3)
+                span = 2.0 * (i == gold and n % 2 == 1) if span_knows else 0.0
+                c.reading = Reading(rel, span, -1, -1)
+                cands.append(c)
+            out.append(Row(str(n), True, cands, [i == gold for i in range(3)]))
+        return out
+
+    informative = rows(True)
+    first = fit_first(informative)
+    rank = choose_rank(informative, first, 3)
+    assert rank.features == ("relevance", "first", "span") and rank.weights[2] > 0
+    assert p_at_1(informative, first, 3, rank) > p_at_1(informative, first, 3) + 0.3
+    silent = rows(False)
+    assert choose_rank(silent, fit_first(silent), 3).features == ("relevance", "first")
+
+
 def test_the_read_gap_skips_candidates_the_first_stage_rules_out() -> None:
     """Invented questions: half with a sure first stage (the gold candidate far ahead), half
     with close candidates the model tells apart. The fitted gap reads one sentence for the sure
