@@ -211,9 +211,10 @@ def fit_rank(
     return LinearScorer(names, tuple(float(v) for v in w), 0.0)
 
 
-def choose_rank(rows: list[Row], first: LinearScorer, k: int) -> LinearScorer:
+def choose_rank(rows: list[Row], first: LinearScorer, k: int) -> tuple[LinearScorer, float]:
     """The ranker for ``k`` read: on ``RANK_FEATURES``, and each of ``RANK_EXTRA`` in turn
-    that, fitted with them, raises P@1 on ``rows`` (the calibration questions)."""
+    that, fitted with them, raises P@1 on ``rows`` (the calibration questions); with that
+    P@1."""
     rank = fit_rank(rows, first, k)
     best = p_at_1(rows, first, k, rank)
     for extra in RANK_EXTRA:
@@ -221,7 +222,7 @@ def choose_rank(rows: list[Row], first: LinearScorer, k: int) -> LinearScorer:
         score = p_at_1(rows, first, k, wider)
         if score > best:
             rank, best = wider, score
-    return rank
+    return rank, best
 
 
 def leave_one_out(names: tuple[str, ...]) -> list[tuple[str, ...]]:
@@ -441,8 +442,9 @@ def fit(
         firsts,
     )
     # the ranker is fitted for each number read; the number read is then chosen
-    ranks = {k: choose_rank(cal, first, k) for k in range(1, MAX_READ + 1)}
-    by_k = {k: p_at_1(cal, first, k, ranks[k]) for k in ranks}
+    chosen = {k: choose_rank(cal, first, k) for k in range(1, MAX_READ + 1)}
+    ranks = {k: rank for k, (rank, _) in chosen.items()}
+    by_k = {k: score for k, (_, score) in chosen.items()}
     best = max(by_k.values())
     answerable = sum(r.answerable for r in cal)
     se = math.sqrt(best * (1 - best) / answerable)

@@ -225,11 +225,11 @@ def test_the_ranker_takes_the_span_score_only_where_it_ranks_better() -> None:
 
     informative = rows(True)
     first = fit_first(informative)
-    rank = choose_rank(informative, first, 3)
+    rank, score = choose_rank(informative, first, 3)
     assert rank.features == ("relevance", "first", "span") and rank.weights[2] > 0
-    assert p_at_1(informative, first, 3, rank) > p_at_1(informative, first, 3) + 0.3
+    assert score == p_at_1(informative, first, 3, rank) > p_at_1(informative, first, 3) + 0.3
     silent = rows(False)
-    assert choose_rank(silent, fit_first(silent), 3).features == ("relevance", "first")
+    assert choose_rank(silent, fit_first(silent), 3)[0].features == ("relevance", "first")
 
 
 def test_the_read_gap_skips_candidates_the_first_stage_rules_out() -> None:
