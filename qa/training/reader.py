@@ -121,7 +121,7 @@ def stage_config(
         cfg = replace(
             cfg,
             squad_questions=3000,
-            squad_skip=cfg.squad_questions,
+            squad_skip=questions_drawn(stage1.with_name(RUN_CONFIG)),
             swapped=1.0,
             ood_train=str(data / "squadshifts" / "amazon_reviews_v1.0.json"),
             ood_questions=2000,
@@ -131,6 +131,18 @@ def stage_config(
     elif stage != "reader":
         raise QAError(f"no training stage {stage!r}; the stages are {', '.join(STAGES)}")
     return replace(cfg, **changes)
+
+
+RUN_CONFIG = "config.json"  # a run's settings, written beside its checkpoint
+
+
+def questions_drawn(run_config: Path) -> int:
+    """How many questions of the seeded SQuAD draw a run took (with those it skipped), by the
+    settings it wrote (:data:`RUN_CONFIG`); the default stage 1's when it wrote none."""
+    if not run_config.is_file():
+        return TrainConfig("", "", "", "").squad_questions
+    ran = json.loads(run_config.read_text(encoding="utf-8"))
+    return int(ran["squad_skip"]) + int(ran["squad_questions"])
 
 
 def split_other(folder: Path, held_out: int, seed: int) -> tuple[list[Question], list[Question]]:
@@ -322,6 +334,8 @@ def train(cfg: TrainConfig) -> Path:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     work = Path(cfg.work_dir)
     work.mkdir(parents=True, exist_ok=True)
+    # what the run draws, for a stage 2 started from its checkpoint (questions_drawn)
+    (work / RUN_CONFIG).write_text(json.dumps(asdict(cfg), indent=2), encoding="utf-8")
     base = minilm_dir()
     tok = load_tokenizer(base / "tokenizer.json")
     t_load = time.time()
@@ -554,6 +568,10 @@ def write_card(folder: Path) -> Path:
         + (f" --teacher TEACHER --distil {cfg['distil']:g}" if man.get("teacher") else "")
         + (" --base BASE" if "base_layers" in man else "")
     )
+    default = TrainConfig("", "", "", "")
+    # stage 1's questions (stage 2 draws after them: questions_drawn)
+    drawn = cfg["squad_skip"] if cfg.get("init_from") else cfg["squad_questions"]
+    stage1_questions = f" --questions {drawn}" if drawn != default.squad_questions else ""
     # a shaped reader's stage 1 goes elsewhere than the default reader's (its checkpoint too)
     work = " --work STAGE1" if shape else ""
     lines = [
@@ -595,12 +613,12 @@ def write_card(folder: Path) -> Path:
         "## Training",
         "",
         (
-            f"`qa train reader{shape}{work}`, then `qa train answerability{shape}"
-            f"{work and ' --init-from STAGE1/checkpoint.pt'}` (each resumable: run it again "
-            f"after a stop), then `{calibrate}`."
+            f"`qa train reader{shape}{stage1_questions}{work}`, then "
+            f"`qa train answerability{shape}{work and ' --init-from STAGE1/checkpoint.pt'}` "
+            f"(each resumable: run it again after a stop), then `{calibrate}`."
             if cfg.get("init_from")
-            else f"`qa train reader{shape}` (resumable: run it again after a stop), then "
-            f"`{calibrate}`."
+            else f"`qa train reader{shape}{stage1_questions}` (resumable: run it again after a "
+            f"stop), then `{calibrate}`."
         ),
         f"Seed {cfg['seed']}"
         + (f" (network and batch order: {cfg['order_seed']})" if cfg.get("order_seed") else "")
@@ -611,11 +629,10 @@ def write_card(folder: Path) -> Path:
         "",
     ]
     if cfg.get("init_from"):
-        stage1 = TrainConfig("", "", "", "")
         lines[-1:] = [
             "",
-            f"Stage 1, `qa train reader`: {stage1.squad_questions} SQuAD questions with the "
-            f"squad2-dev-other-20 training articles, lr {stage1.lr}, as above.",
+            f"Stage 1, `qa train reader`: {cfg['squad_skip']} SQuAD questions with the "
+            f"squad2-dev-other-20 training articles, lr {default.lr}, as above.",
             f"Stage 2, `qa train answerability` (this model): from stage 1's weights, "
             f"{cfg['squad_questions']} more SQuAD questions (after the first "
             f"{cfg['squad_skip']} of the seeded draw), each also turned into an unanswerable "

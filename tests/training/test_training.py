@@ -35,7 +35,7 @@ from qa.training.data import (
     read_squad,
     swapped_pairs,
 )
-from qa.training.reader import TrainConfig, train
+from qa.training.reader import TrainConfig, questions_drawn, train
 
 PARAGRAPH = (
     "The bridge over the Tarn was finished in 1912. It was designed by Elise Marchand. "
@@ -365,11 +365,16 @@ def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
         work_dir=str(tmp_path / "work2"),
         out_dir=str(tmp_path / "model2"),
         init_from=str(tmp_path / "work" / "checkpoint.pt"),
+        # stage 1 wrote what it drew: stage 2 draws after it (as stage_config starts it)
+        squad_skip=questions_drawn(tmp_path / "work" / "config.json"),
         swapped=1.0,
         max_minutes=0.0,
     )
+    assert stage2.squad_skip == cfg.squad_questions
     assert train(stage2) == tmp_path / "model2" / "model.onnx"
     assert json.loads((tmp_path / "model2" / "manifest.json").read_text())["config"]["swapped"]
+    card = (tmp_path / "model2" / "README.md").read_text(encoding="utf-8")
+    assert f"`qa train reader --questions {stage2.squad_skip}`" in card
 
 
 def test_a_shallower_reader_keeps_the_base_models_first_layers(tmp_path: Path) -> None:
@@ -415,6 +420,11 @@ def test_the_stages_are_the_recipe_of_the_shipped_model(tmp_path: Path) -> None:
     stage1.write_bytes(b"")
     cfg = stage_config("answerability", tmp_path, tmp_path / "cache", tmp_path / "out")
     assert cfg.init_from == str(stage1) and cfg.work_dir.endswith("answerability")
+    # stage 2 draws after the questions stage 1 drew: by default 18000, else what it wrote
+    assert cfg.squad_skip == 18000
+    (stage1.parent / "config.json").write_text('{"squad_skip": 0, "squad_questions": 23000}')
+    longer = stage_config("answerability", tmp_path, tmp_path / "cache", tmp_path / "out")
+    assert longer.squad_skip == 23000
     manifest = json.loads((model_dir() / "manifest.json").read_text(encoding="utf-8"))
     shipped = manifest["config"]
     # the shipped reader's shape: the first six layers of the cross-encoder the card names
