@@ -602,6 +602,13 @@ def train_reader_cmd(
 @click.option("--work", type=click.Path(path_type=Path), default=None, help="Checkpoints.")
 @click.option("--questions", type=click.IntRange(1), default=3000, show_default=True)
 @click.option(
+    "--epochs",
+    type=click.FloatRange(0.0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Passes over this stage's pairs.",
+)
+@click.option(
     "--swapped",
     type=click.FloatRange(0.0, 1.0),
     default=1.0,
@@ -652,6 +659,7 @@ def train_answerability_cmd(
     out: Path | None,
     work: Path | None,
     questions: int,
+    epochs: float,
     swapped: float,
     swap_questions: int,
     order_seed: int,
@@ -670,6 +678,7 @@ def train_answerability_cmd(
         out,
         work,
         squad_questions=questions,
+        epochs=epochs,
         swapped=swapped,
         swap_questions=swap_questions,
         order_seed=order_seed,

@@ -572,6 +572,7 @@ def write_card(folder: Path) -> Path:
     # stage 1's questions (stage 2 draws after them: questions_drawn)
     drawn = cfg["squad_skip"] if cfg.get("init_from") else cfg["squad_questions"]
     stage1_questions = f" --questions {drawn}" if drawn != default.squad_questions else ""
+    stage2_epochs = f" --epochs {cfg['epochs']:g}" if cfg["epochs"] != default.epochs else ""
     # a shaped reader's stage 1 goes elsewhere than the default reader's (its checkpoint too)
     work = " --work STAGE1" if shape else ""
     lines = [
@@ -614,7 +615,8 @@ def write_card(folder: Path) -> Path:
         "",
         (
             f"`qa train reader{shape}{stage1_questions}{work}`, then "
-            f"`qa train answerability{shape}{work and ' --init-from STAGE1/checkpoint.pt'}` "
+            f"`qa train answerability{shape}{stage2_epochs}"
+            f"{work and ' --init-from STAGE1/checkpoint.pt'}` "
             f"(each resumable: run it again after a stop), then `{calibrate}`."
             if cfg.get("init_from")
             else f"`qa train reader{shape}{stage1_questions}` (resumable: run it again after a "

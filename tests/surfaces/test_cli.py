@@ -288,12 +288,16 @@ def test_train_passes_the_readers_shape_and_teacher_to_both_stages(
     shape = ["--layers", "4", "--pooling", "mean", "--teacher", str(teacher), "--distil", "0.7"]
     shape += ["--base", str(teacher)]
     assert runner.invoke(main, ["train", "reader", *shape]).exit_code == 0
-    res = runner.invoke(main, ["train", "answerability", *shape, "--init-from", str(stage1)])
+    stage2 = ["--init-from", str(stage1), "--epochs", "2"]
+    res = runner.invoke(main, ["train", "answerability", *shape, *stage2])
     assert res.exit_code == 0, res.output
     for cfg in seen:
         assert (cfg.layers, cfg.pooling, cfg.teacher, cfg.distil) == (4, "mean", str(teacher), 0.7)
         assert cfg.base == str(teacher)
     assert seen[1].init_from == str(stage1) and seen[0].init_from == ""
+    assert (seen[0].epochs, seen[1].epochs) == (1.0, 2.0)
+    res = runner.invoke(main, ["train", "answerability", *stage2[:2], "--epochs", "0"])
+    assert res.exit_code == 2 and "--epochs" in res.output and len(seen) == 2
     # without a teacher: none, and stage 2 starts from stage 1's usual checkpoint
     res = runner.invoke(main, ["train", "answerability"])
     assert res.exit_code == 1 and "qa train reader" in res.output and len(seen) == 2

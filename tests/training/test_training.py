@@ -368,6 +368,7 @@ def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
         # stage 1 wrote what it drew: stage 2 draws after it (as stage_config starts it)
         squad_skip=questions_drawn(tmp_path / "work" / "config.json"),
         swapped=1.0,
+        epochs=2.0,
         max_minutes=0.0,
     )
     assert stage2.squad_skip == cfg.squad_questions
@@ -375,6 +376,7 @@ def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "model2" / "manifest.json").read_text())["config"]["swapped"]
     card = (tmp_path / "model2" / "README.md").read_text(encoding="utf-8")
     assert f"`qa train reader --questions {stage2.squad_skip}`" in card
+    assert "`qa train answerability --epochs 2`" in card
 
 
 def test_a_shallower_reader_keeps_the_base_models_first_layers(tmp_path: Path) -> None:
