@@ -334,8 +334,6 @@ def train(cfg: TrainConfig) -> Path:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     work = Path(cfg.work_dir)
     work.mkdir(parents=True, exist_ok=True)
-    # what the run draws, for a stage 2 started from its checkpoint (questions_drawn)
-    (work / RUN_CONFIG).write_text(json.dumps(asdict(cfg), indent=2), encoding="utf-8")
     base = minilm_dir()
     tok = load_tokenizer(base / "tokenizer.json")
     t_load = time.time()
@@ -362,6 +360,9 @@ def train(cfg: TrainConfig) -> Path:
         opt, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm)))
     )
     ckpt = Checkpoint(work, cfg.checkpoint_minutes, cfg.max_minutes)
+    # what the run draws, for a stage 2 started from its checkpoint (questions_drawn); written
+    # once the data, base and weights it starts from have loaded
+    (work / RUN_CONFIG).write_text(json.dumps(asdict(cfg), indent=2), encoding="utf-8")
     resumed = ckpt.resume("net", net, opt, sched)
     step = resumed or 0
     if resumed is not None:
