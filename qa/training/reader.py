@@ -93,6 +93,7 @@ class TrainConfig:
 
 
 STAGES = ("reader", "answerability")
+DEFAULTS = TrainConfig("", "", "", "")  # the settings a stage starts from, paths aside
 
 
 def stage_config(
@@ -140,7 +141,7 @@ def questions_drawn(run_config: Path) -> int:
     """How many questions of the seeded SQuAD draw a run took (with those it skipped), by the
     settings it wrote (:data:`RUN_CONFIG`); the default stage 1's when it wrote none."""
     if not run_config.is_file():
-        return TrainConfig("", "", "", "").squad_questions
+        return DEFAULTS.squad_questions
     ran = json.loads(run_config.read_text(encoding="utf-8"))
     return int(ran["squad_skip"]) + int(ran["squad_questions"])
 
@@ -569,11 +570,10 @@ def write_card(folder: Path) -> Path:
         + (f" --teacher TEACHER --distil {cfg['distil']:g}" if man.get("teacher") else "")
         + (" --base BASE" if "base_layers" in man else "")
     )
-    default = TrainConfig("", "", "", "")
     # stage 1's questions (stage 2 draws after them: questions_drawn)
     drawn = cfg["squad_skip"] if cfg.get("init_from") else cfg["squad_questions"]
-    stage1_questions = f" --questions {drawn}" if drawn != default.squad_questions else ""
-    stage2_epochs = f" --epochs {cfg['epochs']:g}" if cfg["epochs"] != default.epochs else ""
+    stage1_questions = f" --questions {drawn}" if drawn != DEFAULTS.squad_questions else ""
+    stage2_epochs = f" --epochs {cfg['epochs']:g}" if cfg["epochs"] != DEFAULTS.epochs else ""
     # a shaped reader's stage 1 goes elsewhere than the default reader's (its checkpoint too)
     work = " --work STAGE1" if shape else ""
     lines = [
@@ -635,7 +635,7 @@ def write_card(folder: Path) -> Path:
         lines[-1:] = [
             "",
             f"Stage 1, `qa train reader`: {cfg['squad_skip']} SQuAD questions with the "
-            f"squad2-dev-other-20 training articles, lr {default.lr}, as above.",
+            f"squad2-dev-other-20 training articles, lr {DEFAULTS.lr}, as above.",
             f"Stage 2, `qa train answerability` (this model): from stage 1's weights, "
             f"{cfg['squad_questions']} more SQuAD questions (after the first "
             f"{cfg['squad_skip']} of the seeded draw), each also turned into an unanswerable "
