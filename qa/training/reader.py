@@ -94,6 +94,23 @@ class TrainConfig:
 
 STAGES = ("reader", "answerability")
 DEFAULTS = TrainConfig("", "", "", "")  # the settings a stage starts from, paths aside
+# what stage 2 (answerability) changes of those, and the options of `qa train answerability`
+# that change its settings from there (the model card renders the ones a run changed)
+ANSWERABILITY: dict[str, Any] = {
+    "squad_questions": 3000,
+    "swapped": 1.0,
+    "ood_questions": 2000,
+    "lr": 3e-5,
+}
+ANSWERABILITY_OPTIONS = {
+    "squad_questions": "--questions",
+    "epochs": "--epochs",
+    "swapped": "--swapped",
+    "swap_questions": "--swap-questions",
+    "order_seed": "--order-seed",
+    "ood_questions": "--ood-questions",
+    "mined": "--mined",
+}
 
 
 def stage_config(
@@ -121,13 +138,10 @@ def stage_config(
             raise QAError(f"{stage1} is missing: run `qa train reader` first")
         cfg = replace(
             cfg,
-            squad_questions=3000,
             squad_skip=questions_drawn(stage1.with_name(RUN_CONFIG)),
-            swapped=1.0,
             ood_train=str(data / "squadshifts" / "amazon_reviews_v1.0.json"),
-            ood_questions=2000,
-            lr=3e-5,
             init_from=str(stage1),
+            **ANSWERABILITY,
         )
     elif stage != "reader":
         raise QAError(f"no training stage {stage!r}; the stages are {', '.join(STAGES)}")
@@ -573,7 +587,12 @@ def write_card(folder: Path) -> Path:
     # stage 1's questions (stage 2 draws after them: questions_drawn)
     drawn = cfg["squad_skip"] if cfg.get("init_from") else cfg["squad_questions"]
     stage1_questions = f" --questions {drawn}" if drawn != DEFAULTS.squad_questions else ""
-    stage2_epochs = f" --epochs {cfg['epochs']:g}" if cfg["epochs"] != DEFAULTS.epochs else ""
+    stage2 = asdict(replace(DEFAULTS, **ANSWERABILITY))
+    stage2_options = "".join(
+        f" {flag} {cfg[field]:g}"
+        for field, flag in ANSWERABILITY_OPTIONS.items()
+        if cfg.get(field, stage2[field]) != stage2[field]
+    )
     # a shaped reader's stage 1 goes elsewhere than the default reader's (its checkpoint too)
     work = " --work STAGE1" if shape else ""
     lines = [
@@ -616,7 +635,7 @@ def write_card(folder: Path) -> Path:
         "",
         (
             f"`qa train reader{shape}{stage1_questions}{work}`, then "
-            f"`qa train answerability{shape}{stage2_epochs}"
+            f"`qa train answerability{shape}{stage2_options}"
             f"{work and ' --init-from STAGE1/checkpoint.pt'}` "
             f"(each resumable: run it again after a stop), then `{calibrate}`."
             if cfg.get("init_from")
