@@ -32,11 +32,13 @@ from qa.types import Answer
 
 log = logging.getLogger(__name__)
 
-# questions of one ``ask_many`` answered at a time (one per core here; 3 or 4 were no faster):
-# while one question's sentences are read (ONNX Runtime, outside the GIL), the other's search
-# and candidates run, and the reader's threads always have pairs to read (one question alone,
-# its 3 pairs on 2 threads, left a core idle for the third); 51 -> 66 distinct questions/s
-ASK_MANY_AT_ONCE = 2
+# questions of one ``ask_many`` answered at a time: while some questions' sentences are read
+# (ONNX Runtime, outside the GIL), the others' search and candidates run, so the reader's two
+# threads always have pairs to read. One question alone left a core idle (51 -> 66 distinct
+# questions/s with 2, when every question read 3 sentences); since most questions read one or
+# two (the read gap), 3 at a time keep the cores busier than 2 (1.89 cores against 1.80; 196-201
+# against 184-191 distinct q/s on the bundled corpus, four alternating rounds; 4: 195-198)
+ASK_MANY_AT_ONCE = 3
 
 
 class Assistant:
