@@ -25,6 +25,20 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be a whole number, got {raw!r}") from err
 
 
+def _env_share(name: str) -> float | None:
+    """A number from 0 to 1, or None when unset."""
+    raw = os.environ.get(name)
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError as err:
+        raise ValueError(f"{name} must be a number from 0 to 1, got {raw!r}") from err
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be a number from 0 to 1, got {raw!r}")
+    return value
+
+
 def _cache_dir() -> Path:
     override = os.environ.get("QA_CACHE_DIR")
     if override:
@@ -46,6 +60,8 @@ class Settings:
         default_factory=lambda: Path(os.environ.get("QA_DATA_DIR") or PROJECT_ROOT / "data")
     )
     top_k: int = field(default_factory=lambda: _env_int("QA_TOP_K", 6))
+    # answer only at this confidence or above (None: the reader's threshold, chosen on validation)
+    min_confidence: float | None = field(default_factory=lambda: _env_share("QA_MIN_CONFIDENCE"))
     embed_origins: tuple[str, ...] = field(default_factory=lambda: _env_list("QA_EMBED_ORIGINS"))
     # questions computed at once (default: the cores, at most 4), and queued behind them
     max_concurrency: int = field(

@@ -51,7 +51,10 @@ class Assistant:
         top_k: int = 6,
         query_cache: int = 2048,
         reader_params: ReaderParams | None = None,
+        min_confidence: float | None = None,
     ) -> None:
+        """``min_confidence`` replaces the reader's abstention threshold (chosen on validation,
+        see docs/reader.md): the assistant answers only at that confidence or above."""
         self.index = index
         self.query_cache = query_cache  # how many question vectors to remember (0: none)
         self.embedder = embedder or make_embedder(index.model_name)
@@ -61,6 +64,12 @@ class Assistant:
                 f"not {self.embedder.name}; rebuild it with `qa index --rebuild`"
             )
         self.retriever = HybridRetriever(index)
+        if min_confidence is not None:
+            if not 0.0 <= min_confidence <= 1.0:
+                raise QAError(f"min_confidence must be from 0 to 1, got {min_confidence}")
+            params = reader_params or ReaderParams.load()
+            reader_params = replace(params, threshold=float(min_confidence))
+        self.min_confidence = min_confidence
         self.reader = LearnedReader(index, params=reader_params)
         fitted_on = self.reader.params.fitted.get("models", {}).get("embedder")
         if fitted_on and fitted_on != index.model_name and not index.model_name.startswith("hash"):

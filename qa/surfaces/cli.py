@@ -274,8 +274,14 @@ def load_assistant(
             model=settings.model,
             progress=not quiet,
             top_k=settings.top_k,
+            min_confidence=settings.min_confidence,
         )
-    return Assistant.load(target, stale="ignore" if allow_stale else "error", top_k=settings.top_k)
+    return Assistant.load(
+        target,
+        stale="ignore" if allow_stale else "error",
+        top_k=settings.top_k,
+        min_confidence=settings.min_confidence,
+    )
 
 
 def _parse_history(raw: str | None) -> Any:
@@ -492,13 +498,14 @@ def eval_cmd(
         report = evaluate(assistant, items, progress=not quiet)
         rows.append((name or str(path), assistant.reader.model.name, report.summary()))
         reports.append(report)
+    bar = settings.min_confidence
     if as_json:
-        out = [r.to_dict() for r in reports]
+        out = [r.to_dict() | {"min_confidence": bar} for r in reports]
         click.echo(json.dumps(out[0] if len(out) == 1 else out, ensure_ascii=False, indent=1))
-    elif sets:
-        click.echo(format_summary(rows))
-    else:
-        click.echo(format_table(reports[0]))
+        return
+    click.echo(format_summary(rows) if sets else format_table(reports[0]))
+    if bar is not None:
+        click.echo(f"Answered only at confidence {bar:g} or above (QA_MIN_CONFIDENCE).")
 
 
 def _eval_assistant(
@@ -512,7 +519,13 @@ def _eval_assistant(
 
     settings = _settings()
     assistant = eval_assistant(
-        questions, corpus, settings.data_dir, index_dir=index_dir, model=model, progress=not quiet
+        questions,
+        corpus,
+        settings.data_dir,
+        index_dir=index_dir,
+        model=model,
+        progress=not quiet,
+        min_confidence=settings.min_confidence,
     )
     return assistant if assistant is not None else load_assistant(index_dir, quiet=quiet)
 

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from qa.errors import QAError
 from qa.pipeline import Assistant
 
 ARTICLES = {
@@ -136,3 +137,25 @@ def test_an_abstention_shows_three_related_though_one_sentence_was_read(
     assert answer.abstained and len(answer.related) == 3
     # the one read first, then the first stage's next ones, one per article first
     assert len({c.article_id for c in answer.related[:2]}) == 2
+
+
+def test_min_confidence_moves_only_where_the_reader_abstains(assistant: Assistant) -> None:
+    answered = "How much did the repairs of the harbor cost?"
+    off_topic = "How many moons does Jupiter have?"
+    shipped = {q: assistant.ask(q) for q in (answered, off_topic)}
+
+    def with_bar(bar: float) -> Assistant:
+        return Assistant(assistant.index, embedder=assistant.embedder, min_confidence=bar)
+
+    # below every confidence: the off-topic question gets its best sentence, as confident
+    # (and unsure) as before
+    low = with_bar(0.0).ask(off_topic)
+    assert not low.abstained and low.citations
+    assert low.confidence == pytest.approx(shipped[off_topic].confidence)
+    # at 1, nothing is answered; the answer it would have given is the first related sentence
+    high = with_bar(1.0).ask(answered)
+    assert high.abstained and high.answer == "" and high.citations == ()
+    assert high.confidence == pytest.approx(shipped[answered].confidence)
+    assert high.related[0].quote == shipped[answered].citations[0].quote
+    with pytest.raises(QAError, match="min_confidence"):
+        with_bar(1.5)

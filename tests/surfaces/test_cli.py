@@ -303,3 +303,31 @@ def test_train_passes_the_readers_shape_and_teacher_to_both_stages(
     assert res.exit_code == 1 and "qa train reader" in res.output and len(seen) == 2
     assert runner.invoke(main, ["train", "reader"]).exit_code == 0 and seen[2].teacher == ""
     assert seen[2].base == ""
+
+
+def test_min_confidence_from_the_environment(
+    runner: CliRunner, tiny_index: Path, tmp_path: Path
+) -> None:
+    ask = ["ask", "How much did the repairs cost?", "--json", "--index-dir", str(tiny_index)]
+    res = runner.invoke(main, ask, env={"QA_MIN_CONFIDENCE": "1"})
+    assert res.exit_code == 0 and json.loads(res.output)["abstained"] is True
+    # qa eval measures at that bar and says so
+    qs = tmp_path / "qs.jsonl"
+    qs.write_text(
+        '{"id": "1", "question": "How much did the repairs cost?", "answers": ["$4 million"], '
+        '"article_ids": ["harbor"], "answerable": true}\n'
+    )
+    evaluate = ["eval", str(qs), "--index-dir", str(tiny_index), "-q"]
+    res = runner.invoke(main, [*evaluate, "--json"], env={"QA_MIN_CONFIDENCE": "1"})
+    data = json.loads(res.output)
+    assert data["min_confidence"] == 1.0 and data["overall"]["correct"] == 0.0
+    res = runner.invoke(main, evaluate, env={"QA_MIN_CONFIDENCE": "1"})
+    assert res.output.rstrip().endswith(
+        "Answered only at confidence 1 or above (QA_MIN_CONFIDENCE)."
+    )
+    for bad in ("1.5", "most"):
+        res = runner.invoke(main, ask, env={"QA_MIN_CONFIDENCE": bad})
+        assert res.exit_code == 1 and "Traceback" not in res.output
+        assert res.output.strip() == (
+            f"Error: QA_MIN_CONFIDENCE must be a number from 0 to 1, got {bad!r}"
+        )

@@ -407,7 +407,9 @@ def _live(obj: Assistant | LiveAssistant | str | Path, settings: Settings) -> Li
         return obj
     if isinstance(obj, Assistant):
         return LiveAssistant(obj, max_concurrency=settings.max_concurrency)
-    assistant = Assistant.load(obj, stale="ignore", top_k=settings.top_k)
+    assistant = Assistant.load(
+        obj, stale="ignore", top_k=settings.top_k, min_confidence=settings.min_confidence
+    )
     return LiveAssistant(assistant, obj, max_concurrency=settings.max_concurrency)
 
 

@@ -111,6 +111,7 @@ class LiveAssistant:
             embedder=embedder,
             top_k=old.top_k,
             query_cache=old.query_cache,
+            min_confidence=old.min_confidence,
         )
         new.warm_up(example_questions(new))  # before it serves, like the first build
         return new

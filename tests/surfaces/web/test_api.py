@@ -462,3 +462,13 @@ def test_a_stop_ends_open_chat_streams_at_once(tiny_assistant: Assistant, tmp_pa
         assert not server.thread.is_alive()
         reader.join(timeout=5)
         assert not reader.is_alive()
+
+
+def test_a_server_answers_at_its_min_confidence(tiny_index: Path, tmp_path: Path) -> None:
+    app = create_app(tiny_index, settings_for(tmp_path, min_confidence=1.0), ui=False)
+    with TestClient(app) as client:
+        res = client.post("/api/ask", json={"question": "How much did the repairs cost?"})
+        assert res.status_code == 200 and res.json()["abstained"] is True
+    live = app.state.live
+    live.reload()  # a reload keeps it
+    assert live.assistant.reader.params.threshold == 1.0
