@@ -157,6 +157,8 @@ class LiveAssistant:
             "passages": info.get("passages"),
             "sentences": info.get("sentences"),
             "model": info.get("model"),
+            "reader": assistant.reader.model.name,
+            "min_confidence": assistant.reader.params.threshold,  # abstains below it
             "build": info.get("build"),
             "built_at": info.get("created"),
             "stale": bool(changes),

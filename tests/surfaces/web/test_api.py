@@ -19,6 +19,7 @@ from qa.embed.trained import TRAINED
 from qa.index.build import build_index
 from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
+from qa.read import ReaderParams
 from qa.surfaces.web.app import create_app
 from qa.surfaces.web.examples import example_questions
 from qa.surfaces.web.live import LiveAssistant
@@ -198,6 +199,8 @@ def test_health(web: TestClient) -> None:
     assert h["articles"] == 3
     assert h["passages"] >= 3
     assert h["model"] == TRAINED
+    assert h["reader"] == "qa-reader-minilm-l6"
+    assert h["min_confidence"] == ReaderParams.load().threshold  # the shipped one
     assert h["built_at"]
     assert h["stale"] is False
 
@@ -469,6 +472,7 @@ def test_a_server_answers_at_its_min_confidence(tiny_index: Path, tmp_path: Path
     with TestClient(app) as client:
         res = client.post("/api/ask", json={"question": "How much did the repairs cost?"})
         assert res.status_code == 200 and res.json()["abstained"] is True
+        assert client.get("/api/health").json()["min_confidence"] == 1.0
     live = app.state.live
     live.reload()  # a reload keeps it
     assert live.assistant.reader.params.threshold == 1.0
