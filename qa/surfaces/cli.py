@@ -487,7 +487,7 @@ def eval_cmd(
         (name, resolve_set(name, eval_dir, settings.shared_dir, settings.data_dir / "eval-sets"))
         for name in sets
     ] or [("", questions or eval_dir / "questions.jsonl")]
-    rows, reports = [], []
+    rows, reports, bars = [], [], []
     for name, path in targets:
         items = load_eval_set(path)
         if split:
@@ -498,9 +498,10 @@ def eval_cmd(
         report = evaluate(assistant, items, progress=not quiet)
         rows.append((name or str(path), assistant.reader.model.name, report.summary()))
         reports.append(report)
+        bars.append(assistant.reader.params.threshold)  # the confidence it answered at
     bar = settings.min_confidence
     if as_json:
-        out = [r.to_dict() | {"min_confidence": bar} for r in reports]
+        out = [r.to_dict() | {"min_confidence": b} for r, b in zip(reports, bars, strict=True)]
         click.echo(json.dumps(out[0] if len(out) == 1 else out, ensure_ascii=False, indent=1))
         return
     click.echo(format_summary(rows) if sets else format_table(reports[0]))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from qa.read import ReaderParams
 from qa.surfaces.cli import main
 
 
@@ -321,6 +322,8 @@ def test_min_confidence_from_the_environment(
     res = runner.invoke(main, [*evaluate, "--json"], env={"QA_MIN_CONFIDENCE": "1"})
     data = json.loads(res.output)
     assert data["min_confidence"] == 1.0 and data["overall"]["correct"] == 0.0
+    res = runner.invoke(main, [*evaluate, "--json"])  # unset: the reader's own threshold
+    assert json.loads(res.output)["min_confidence"] == ReaderParams.load().threshold
     res = runner.invoke(main, evaluate, env={"QA_MIN_CONFIDENCE": "1"})
     assert res.output.rstrip().endswith(
         "Answered only at confidence 1 or above (QA_MIN_CONFIDENCE)."
