@@ -574,8 +574,14 @@ def write_card(folder: Path) -> Path:
     man = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
     params_path = folder / "params.json"
     params = json.loads(params_path.read_text(encoding="utf-8")) if params_path.is_file() else {}
-    # the number read, given explicitly, reproduces the params whichever way it was chosen
-    calibrate = "qa train calibrate" + (f" --read {params['read']}" if params else "")
+    # the number read and the gap, given explicitly, reproduce the params whichever way they
+    # were chosen
+    calibrate = "qa train calibrate"
+    if params:
+        gap = params.get("read_gap")
+        calibrate += f" --read {params['read']}" + (
+            f" --read-gap {gap:g}" if gap is not None else " --no-read-gap"
+        )
     cfg = man["config"]
     # the options that give this model's shape (the defaults give six layers, [CLS], no teacher)
     shape = (

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -430,10 +431,14 @@ def test_the_stages_are_the_recipe_of_the_shipped_model(tmp_path: Path) -> None:
     assert longer.squad_skip == 23000
     manifest = json.loads((model_dir() / "manifest.json").read_text(encoding="utf-8"))
     shipped = manifest["config"]
-    # the shipped reader's shape: the first six layers of the cross-encoder the card names
-    assert (shipped["layers"], manifest["base_layers"]) == (6, 12)
+    # the shipped reader's shape: the first layers of the cross-encoder the card names (v4: six
+    # of its twelve); its stage 2 drew after the questions its stage 1 drew (v4: 18,000)
+    assert 0 < shipped["layers"] <= manifest["base_layers"] == 12
     assert manifest["base"].startswith("cross-encoder/ms-marco-MiniLM-L-12-v2")
-    mine = asdict(replace(cfg, layers=6)) | {"init_from": shipped["init_from"]}
+    drawn = {"squad_skip": 0, "squad_questions": shipped["squad_skip"]}
+    (stage1.parent / "config.json").write_text(json.dumps(drawn))
+    cfg = stage_config("answerability", tmp_path, tmp_path / "cache", tmp_path / "out")
+    mine = asdict(replace(cfg, layers=shipped["layers"])) | {"init_from": shipped["init_from"]}
     assert json.loads(json.dumps({k: mine[k] for k in shipped})) == shipped
 
 
@@ -537,9 +542,12 @@ def test_the_shipped_model_card_is_what_its_manifest_and_params_render(tmp_path:
         shutil.copy(model_dir() / name, tmp_path / name)
     card = write_card(tmp_path).read_text(encoding="utf-8")
     assert card == (model_dir() / "README.md").read_text(encoding="utf-8")
-    assert (
-        "`qa train reader --layers 6 --base BASE --work STAGE1`, then `qa train answerability"
-        in card
+    # the recipe's commands, stage 1 then 2, then the calibration that reproduces params.json
+    assert re.search(
+        r"`qa train reader --layers \d+ --base BASE( --questions \d+)? --work STAGE1`, then "
+        r"`qa train answerability --layers \d+ --base BASE --init-from STAGE1/checkpoint.pt`"
+        r".*, then `qa train calibrate --read \d+ --read-gap [\d.]+`",
+        card,
     )
 
 
