@@ -4,8 +4,8 @@ A follow-up ("And in 2024?", "What did he say about the displaced?") is searched
 together with the question that opened its thread (the last earlier question that stood on its
 own), the question it follows up on, and the names the conversation has used, latest first. When the
 previous question asked for a person and the follow-up says "he" or "she", the pipeline answers
-the previous question to learn who (see :func:`refers_to_answer`) and the follow-up is read with
-that name in place of the pronoun.
+the previous question to learn who (see :func:`refers_to_answer`) and the follow-up, with that
+name in place of the pronoun, stands on its own: it is searched with the context but read alone.
 
 May import: ``qa.errors``, ``qa.ingest.text``, ``qa.lexicon``.
 """
@@ -43,7 +43,8 @@ class QuestionInfo:
     text: str  # the question as asked (stripped)
     query: str  # what retrieval searches for (includes context for follow-ups)
     followup: bool = False
-    # what the reader model reads: the question first, then the context ("" = ``query``)
+    # what the reader model reads: the question first, then the context; a follow-up whose
+    # "he" or "she" was resolved to a name, that question alone ("" = ``query``)
     read_as: str = ""
     resolved: str = ""  # a readable resolved form for follow-ups
     previous: str = ""  # the question this one follows up on
@@ -192,10 +193,12 @@ def analyze_question(question: str, history: Any = None, referent: str = "") -> 
     first = " ".join(turns[starts[-1] if starts else asked[0]][1].split())[:MAX_QUESTION_CHARS]
     context = list(dict.fromkeys([first, prev]))
     if referent:
-        # who "he" is, in place of the pronoun; the conversation's other names are other people
+        # who "he" is, in place of the pronoun; the conversation's other names are other people.
+        # The resolved question stands on its own: read beside the earlier one, the model weighs
+        # sentences against both questions (docs/reader.md)
         resolved = _put_person(text, referent)
         query = " ".join([*context, resolved])
-        read_as = " ".join([resolved, *context])
+        read_as = resolved
     else:
         resolved = f"{text} (following up on: {prev})"
         names: list[str] = []

@@ -157,6 +157,17 @@ def test_he_in_a_follow_up_is_the_person_the_previous_answer_named(
     assert batch.short_answer == "900"
 
 
+def test_a_follow_up_whose_person_is_resolved_is_read_on_its_own() -> None:
+    info = analyze_question(
+        "What did he say?", ["Which mayor did the governor meet?"], "Tomas Brandt"
+    )
+    assert info.read_as == info.resolved == "What did Tomas Brandt say?"
+    assert info.query.startswith("Which mayor did the governor meet?")  # searched with context
+    # unresolved, the follow-up is read with the questions before it
+    plain = analyze_question("What did he say?", ["Which mayor did the governor meet?"])
+    assert plain.read_as.startswith("What did he say? Which mayor did the governor meet?")
+
+
 @pytest.mark.parametrize(
     ("question", "previous", "expected"),
     [
