@@ -195,7 +195,7 @@ def analyze_question(question: str, history: Any = None, referent: str = "") -> 
     if referent:
         # who "he" is, in place of the pronoun; the conversation's other names are other people.
         # The resolved question stands on its own: read beside the earlier one, the model weighs
-        # sentences against both questions (docs/reader.md)
+        # sentences against both questions (docs/benchmarks.md, "Follow-ups")
         resolved = _put_person(text, referent)
         query = " ".join([*context, resolved])
         read_as = resolved
