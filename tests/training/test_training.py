@@ -381,6 +381,36 @@ def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
     assert "`qa train answerability --questions 3 --epochs 2 --ood-questions 0`" in card
 
 
+@pytest.mark.slow
+def test_a_stage_trained_in_bfloat16_exports_a_float32_model(tmp_path: Path) -> None:
+    import onnx
+
+    cfg = _tiny_config(tmp_path, batch_size=4)
+    train(cfg)  # stage 1 in float32
+    stage2 = replace(
+        cfg,
+        work_dir=str(tmp_path / "work2"),
+        out_dir=str(tmp_path / "model2"),
+        init_from=str(tmp_path / "work" / "checkpoint.pt"),
+        squad_skip=questions_drawn(tmp_path / "work" / "config.json"),
+        bf16=True,
+    )
+    out = train(stage2)
+    graph = onnx.load(str(out)).graph
+    bf16 = onnx.TensorProto.BFLOAT16
+    assert not [t for t in graph.initializer if t.data_type == bf16]
+    assert not [n for n in graph.node if any(a.name == "to" and a.i == bf16 for a in n.attribute)]
+    (r,) = ReaderModel(out.parent).read("Who designed it?", ["Tarn bridge"], ["Elise did."])
+    assert math.isfinite(r.relevance)
+    manifest = json.loads((out.parent / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["config"]["bf16"] is True and manifest["stage1"] == {"bf16": False}
+    card = (out.parent / "README.md").read_text(encoding="utf-8")
+    # each stage's command as it ran: stage 1 without --bf16, stage 2 with it
+    commands = re.findall(r"`(qa train (?:reader|answerability)[^`]*)`", card)
+    assert [c.endswith("--bf16") for c in commands[:2]] == [False, True], commands
+    assert "matrix products in bfloat16" in card
+
+
 def test_a_shallower_reader_keeps_the_base_models_first_layers(tmp_path: Path) -> None:
     import onnx
 
