@@ -344,6 +344,20 @@ def test_minimal_pairs_come_from_questions_after_the_draw(tmp_path: Path) -> Non
     assert len(training_pairs(replace(cfg, swap_questions=0))) == len(pairs) - 6
 
 
+def _stage2(stage1: TrainConfig, **changes: Any) -> TrainConfig:
+    """Stage 2 of a tiny run: from stage 1's checkpoint (in its work folder), drawing its
+    questions after those stage 1 wrote it drew (as stage_config starts it)."""
+    tmp = Path(stage1.work_dir).parent
+    return replace(
+        stage1,
+        work_dir=str(tmp / "work2"),
+        out_dir=str(tmp / "model2"),
+        init_from=str(Path(stage1.work_dir) / "checkpoint.pt"),
+        squad_skip=questions_drawn(Path(stage1.work_dir) / "config.json"),
+        **changes,
+    )
+
+
 @pytest.mark.slow
 def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
     cfg = _tiny_config(tmp_path, batch_size=4, max_minutes=1e-6)  # stop after the first step
@@ -361,13 +375,8 @@ def test_train_stops_resumes_and_exports(tmp_path: Path) -> None:
     )
     assert 0 <= r.start < r.end
     # stage 2 starts from stage 1's weights, with made-up unanswerable questions
-    stage2 = replace(
+    stage2 = _stage2(
         cfg,
-        work_dir=str(tmp_path / "work2"),
-        out_dir=str(tmp_path / "model2"),
-        init_from=str(tmp_path / "work" / "checkpoint.pt"),
-        # stage 1 wrote what it drew: stage 2 draws after it (as stage_config starts it)
-        squad_skip=questions_drawn(tmp_path / "work" / "config.json"),
         swapped=1.0,
         epochs=2.0,
         max_minutes=0.0,
@@ -387,14 +396,7 @@ def test_a_stage_trained_in_bfloat16_exports_a_float32_model(tmp_path: Path) -> 
 
     cfg = _tiny_config(tmp_path, batch_size=4)
     train(cfg)  # stage 1 in float32
-    stage2 = replace(
-        cfg,
-        work_dir=str(tmp_path / "work2"),
-        out_dir=str(tmp_path / "model2"),
-        init_from=str(tmp_path / "work" / "checkpoint.pt"),
-        squad_skip=questions_drawn(tmp_path / "work" / "config.json"),
-        bf16=True,
-    )
+    stage2 = _stage2(cfg, bf16=True)
     out = train(stage2)
     graph = onnx.load(str(out)).graph
     bf16 = onnx.TensorProto.BFLOAT16
