@@ -16,32 +16,29 @@ from tests.helpers import ROOT
 pytestmark = pytest.mark.slow
 BENCHMARK = ROOT / "eval" / "questions.jsonl"
 # Regression floors for the learned reader (docs/benchmarks.md), a little under what reader
-# model v4 (started from a cross-encoder; its ranker with the span score) with the embedder of
-# 1,200 steps and the read gap measured on 2026-12-05: 0.718 of the 103 questions handled right,
-# 16 of 20 unanswerable ones abstained (as first fitted: 0.728 and 16 of 20; v3: 0.699 and 13). (The 600-step
-# embedder: 0.709 and 15 of 20, then 14 of 20 with the read gap; v3 before the embedder: 0.728
-# and 13 of 20 at threshold 0.25.) The goals (0.90 and 20 of 20) are not met; the rules
-# reader met them on this file because it was written from it.
-CORRECT_FLOOR = 0.70
-ABSTAIN_FLOOR = 0.75
+# model v5 (twelve layers of a cross-encoder, both stages; read gap 1.0, threshold 0.26)
+# measured on 2026-12-05 evening: 0.825 of the 103 questions handled right, 17 of 20
+# unanswerable ones abstained (v4: 0.718 and 16 of 20; v3: 0.699 and 13). The goals
+# (0.90 and 20 of 20) are not met; the rules reader met them on this file because it was
+# written from it.
+CORRECT_FLOOR = 0.78
+ABSTAIN_FLOOR = 0.80
 OFFTOPIC_FLOOR = 0.95  # the goal; measured 60 of 60
 # measured: 1 of the 99 questions that are not about a disagreement, q063, "another 600" officers
 # shown against Kenya's 735 (the 600-step embedder: q001 too; with the read gap of 2026-12-05 the
 # 735 sentence is not read for q001, as before the embedder)
 SPURIOUS_CONFLICTS = 1
-# The held-out sets (eval/README.md): v2 measured 0.567, 0.700, 0.400, 0.767, 0.700 (pooled
-# 0.627), v3 0.633, 0.633, 0.533, 0.867, 0.700 (pooled 0.673; heldout2 lost two abstentions),
-# v3 with the ranker and the fine-tuned embedder 0.667, 0.700, 0.467, 0.833, 0.700 (pooled 0.673;
-# heldout3 answers three fewer at the higher threshold); with the embedder of 1,200 steps and the
-# read gap 0.633, 0.733, 0.533, 0.900, 0.700 (pooled 0.700); reader model v4 0.633, 0.700,
-# 0.533, 0.800, 0.733 (pooled 0.680: heldout4 three fewer; as first fitted 0.600, 0.733, 0.500,
-# 0.800, 0.733; docs/benchmarks.md).
+# The held-out sets (eval/README.md), handled right: v2 0.567, 0.700, 0.400, 0.767, 0.700 (pooled
+# 0.627), v3 0.633, 0.633, 0.533, 0.867, 0.700 (pooled 0.673), v3 with the ranker, the fine-tuned
+# embedder and the read gap 0.633, 0.733, 0.533, 0.900, 0.700 (pooled 0.700), reader model v4
+# 0.633, 0.700, 0.533, 0.800, 0.733 (pooled 0.680), v5 0.733, 0.700, 0.600, 0.800, 0.733 (pooled
+# 0.713; docs/benchmarks.md).
 HELDOUT_FLOORS = {
-    "heldout.jsonl": 0.56,
-    "heldout2.jsonl": 0.60,
-    "heldout3.jsonl": 0.45,
+    "heldout.jsonl": 0.68,
+    "heldout2.jsonl": 0.65,
+    "heldout3.jsonl": 0.55,
     "heldout4.jsonl": 0.76,
-    "heldout5.jsonl": 0.66,
+    "heldout5.jsonl": 0.68,
 }
 
 
