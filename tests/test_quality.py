@@ -16,8 +16,8 @@ from tests.helpers import ROOT
 pytestmark = pytest.mark.slow
 BENCHMARK = ROOT / "eval" / "questions.jsonl"
 # Regression floors for the learned reader (docs/benchmarks.md), a little under what reader
-# model v5 (twelve layers of a cross-encoder, both stages; read gap 1.0, threshold 0.26)
-# measured on 2026-12-05 evening: 0.825 of the 103 questions handled right, 17 of 20
+# model v5 (twelve layers of a cross-encoder, both stages; read gap 2.5, threshold 0.30)
+# measured on 2026-12-05 evening: 0.816 of the 103 questions handled right, 17 of 20
 # unanswerable ones abstained (v4: 0.718 and 16 of 20; v3: 0.699 and 13). The goals
 # (0.90 and 20 of 20) are not met; the rules reader met them on this file because it was
 # written from it.
@@ -31,14 +31,14 @@ SPURIOUS_CONFLICTS = 1
 # The held-out sets (eval/README.md), handled right: v2 0.567, 0.700, 0.400, 0.767, 0.700 (pooled
 # 0.627), v3 0.633, 0.633, 0.533, 0.867, 0.700 (pooled 0.673), v3 with the ranker, the fine-tuned
 # embedder and the read gap 0.633, 0.733, 0.533, 0.900, 0.700 (pooled 0.700), reader model v4
-# 0.633, 0.700, 0.533, 0.800, 0.733 (pooled 0.680), v5 0.733, 0.700, 0.600, 0.800, 0.733 (pooled
-# 0.713; docs/benchmarks.md).
+# 0.633, 0.700, 0.533, 0.800, 0.733 (pooled 0.680), v5 0.700, 0.700, 0.567, 0.833, 0.700 (pooled
+# 0.700; docs/benchmarks.md).
 HELDOUT_FLOORS = {
-    "heldout.jsonl": 0.68,
+    "heldout.jsonl": 0.66,
     "heldout2.jsonl": 0.65,
-    "heldout3.jsonl": 0.55,
+    "heldout3.jsonl": 0.53,
     "heldout4.jsonl": 0.76,
-    "heldout5.jsonl": 0.68,
+    "heldout5.jsonl": 0.66,
 }
 
 

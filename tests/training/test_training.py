@@ -463,14 +463,16 @@ def test_the_stages_are_the_recipe_of_the_shipped_model(tmp_path: Path) -> None:
     assert longer.squad_skip == 23000
     manifest = json.loads((model_dir() / "manifest.json").read_text(encoding="utf-8"))
     shipped = manifest["config"]
-    # the shipped reader's shape: the first layers of the cross-encoder the card names (v4: six
-    # of its twelve); its stage 2 drew after the questions its stage 1 drew (v4: 18,000)
+    # the shipped reader's shape: the first layers of the cross-encoder the card names (v5: all
+    # twelve); its stage 2 drew after the questions its stage 1 drew (v5: 12,000)
     assert 0 < shipped["layers"] <= manifest["base_layers"] == 12
     assert manifest["base"].startswith("cross-encoder/ms-marco-MiniLM-L-12-v2")
     drawn = {"squad_skip": 0, "squad_questions": shipped["squad_skip"]}
     (stage1.parent / "config.json").write_text(json.dumps(drawn))
     cfg = stage_config("answerability", tmp_path, tmp_path / "cache", tmp_path / "out")
-    mine = asdict(replace(cfg, layers=shipped["layers"])) | {"init_from": shipped["init_from"]}
+    # the rest is the default recipe; how the matrix products ran (--bf16) is the run's choice
+    ran = replace(cfg, layers=shipped["layers"], bf16=shipped["bf16"])
+    mine = asdict(ran) | {"init_from": shipped["init_from"]}
     assert json.loads(json.dumps({k: mine[k] for k in shipped})) == shipped
 
 
@@ -576,8 +578,9 @@ def test_the_shipped_model_card_is_what_its_manifest_and_params_render(tmp_path:
     assert card == (model_dir() / "README.md").read_text(encoding="utf-8")
     # the recipe's commands, stage 1 then 2, then the calibration that reproduces params.json
     assert re.search(
-        r"`qa train reader --layers \d+ --base BASE( --questions \d+)? --work STAGE1`, then "
-        r"`qa train answerability --layers \d+ --base BASE --init-from STAGE1/checkpoint.pt`"
+        r"`qa train reader --layers \d+ --base BASE( --questions \d+)?( --bf16)? --work STAGE1`, "
+        r"then `qa train answerability --layers \d+ --base BASE( --bf16)? --init-from "
+        r"STAGE1/checkpoint.pt`"
         r".*, then `qa train calibrate --read \d+ --read-gap [\d.]+`",
         card,
     )
