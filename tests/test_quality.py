@@ -24,9 +24,9 @@ BENCHMARK = ROOT / "eval" / "questions.jsonl"
 CORRECT_FLOOR = 0.78
 ABSTAIN_FLOOR = 0.80
 OFFTOPIC_FLOOR = 0.95  # the goal; measured 60 of 60
-# measured: 1 of the 99 questions that are not about a disagreement, q063, "another 600" officers
-# shown against Kenya's 735 (the 600-step embedder: q001 too; with the read gap of 2026-12-05 the
-# 735 sentence is not read for q001, as before the embedder)
+# measured: 1 of the 99 questions that are not about a disagreement: with v5, q001 ("another 600"
+# officers shown against Kenya's 735); with v4, q063, the same two figures (the 600-step
+# embedder: both)
 SPURIOUS_CONFLICTS = 1
 # The held-out sets (eval/README.md), handled right: v2 0.567, 0.700, 0.400, 0.767, 0.700 (pooled
 # 0.627), v3 0.633, 0.633, 0.533, 0.867, 0.700 (pooled 0.673), v3 with the ranker, the fine-tuned
