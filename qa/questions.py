@@ -5,7 +5,7 @@ together with the question that opened its thread (the last earlier question tha
 own), the question it follows up on, and the names the conversation has used, latest first. When the
 previous question asked for a person and the follow-up says "he" or "she", the pipeline answers
 the previous question to learn who (see :func:`refers_to_answer`) and the follow-up, with that
-name in place of the pronoun, stands on its own: it is searched with the context but read alone.
+name in place of the pronoun, stands on its own: it is searched and read alone.
 
 May import: ``qa.errors``, ``qa.ingest.text``, ``qa.lexicon``.
 """
@@ -187,19 +187,20 @@ def analyze_question(question: str, history: Any = None, referent: str = "") -> 
     prev = " ".join(turns[asked[-1]][1].split())[:MAX_QUESTION_CHARS]
     replies = [c for r, c in turns[asked[-1] + 1 :] if r == "assistant" and c.strip()]
     reply = replies[-1] if replies else ""
-    # the thread's topic: the last earlier question that stood on its own (not a follow-up),
-    # the question followed up on, then the names the conversation used, latest first
-    starts = [i for i in asked if not is_followup(turns[i][1])]
-    first = " ".join(turns[starts[-1] if starts else asked[0]][1].split())[:MAX_QUESTION_CHARS]
-    context = list(dict.fromkeys([first, prev]))
     if referent:
         # who "he" is, in place of the pronoun; the conversation's other names are other people.
-        # The resolved question stands on its own: read beside the earlier one, the model weighs
-        # sentences against both questions (docs/benchmarks.md, "Follow-ups")
+        # The resolved question stands on its own, searched and read alone as a human rewrite
+        # would be: read beside the earlier question, the model weighs sentences against both;
+        # searched with it, the sentences that answered it crowd out the follow-up's
+        # (docs/benchmarks.md, "Follow-ups")
         resolved = _put_person(text, referent)
-        query = " ".join([*context, resolved])
-        read_as = resolved
+        query = read_as = resolved
     else:
+        # the thread's topic: the last earlier question that stood on its own (not a follow-up),
+        # the question followed up on, then the names the conversation used, latest first
+        starts = [i for i in asked if not is_followup(turns[i][1])]
+        first = " ".join(turns[starts[-1] if starts else asked[0]][1].split())
+        context = list(dict.fromkeys([first[:MAX_QUESTION_CHARS], prev]))
         resolved = f"{text} (following up on: {prev})"
         names: list[str] = []
         for _, content in reversed(turns):
