@@ -18,10 +18,10 @@ BENCHMARK = ROOT / "eval" / "questions.jsonl"
 # Regression floors for the learned reader (docs/benchmarks.md), a little under what reader
 # model v5 (twelve layers of a cross-encoder, both stages; read gap 2.5, threshold 0.30)
 # measured on 2026-12-05 evening: 0.816 of the 103 questions handled right, 17 of 20
-# unanswerable ones abstained (v4: 0.718 and 16 of 20; v3: 0.699 and 13). The goals
-# (0.90 and 20 of 20) are not met; the rules reader met them on this file because it was
-# written from it.
-CORRECT_FLOOR = 0.78
+# unanswerable ones abstained (v4: 0.718 and 16 of 20; v3: 0.699 and 13); 0.825 since a
+# follow-up resolved to a person is searched alone. The goals (0.90 and 20 of 20) are
+# not met; the rules reader met them on this file because it was written from it.
+CORRECT_FLOOR = 0.80
 ABSTAIN_FLOOR = 0.80
 OFFTOPIC_FLOOR = 0.95  # the goal; measured 60 of 60
 # measured: 1 of the 99 questions that are not about a disagreement: with v5, q001 ("another 600"
@@ -32,10 +32,11 @@ SPURIOUS_CONFLICTS = 1
 # 0.627), v3 0.633, 0.633, 0.533, 0.867, 0.700 (pooled 0.673), v3 with the ranker, the fine-tuned
 # embedder and the read gap 0.633, 0.733, 0.533, 0.900, 0.700 (pooled 0.700), reader model v4
 # 0.633, 0.700, 0.533, 0.800, 0.733 (pooled 0.680), v5 0.700, 0.700, 0.567, 0.833, 0.700 (pooled
-# 0.700; docs/benchmarks.md).
+# 0.700; docs/benchmarks.md), 0.733, 0.733, 0.567, 0.833, 0.700 (pooled 0.713) since a follow-up
+# resolved to a person is searched alone.
 HELDOUT_FLOORS = {
-    "heldout.jsonl": 0.66,
-    "heldout2.jsonl": 0.65,
+    "heldout.jsonl": 0.70,
+    "heldout2.jsonl": 0.70,
     "heldout3.jsonl": 0.53,
     "heldout4.jsonl": 0.76,
     "heldout5.jsonl": 0.66,
