@@ -52,6 +52,27 @@ def test_html_uses_main_text_not_menus(tmp_path: Path) -> None:
     assert art.title.startswith("Harbor reopens")
 
 
+def test_html_keeps_the_words_of_links_inside_sentences(tmp_path: Path) -> None:
+    # as a CBS News page marks them up: with trafilatura's favor_precision these sentences
+    # lost their links' words ("especially high for .")
+    html = """<html><head><title>Primary nears | Gazette</title></head><body>
+    <nav><a href="/">Home</a> <a href="/sports">Sports</a></nav>
+    <article><h1>Primary nears</h1>
+    <p>The stakes are high for all of the candidates ahead of Tuesday's debate in Linden,
+    co-hosted by the Gazette. But they're especially high for <span class="link"><a
+    href="https://example.org/news/clara-voss-profile">Clara Voss</a></span>.</p>
+    <p>The former mayor had a substantial lead in the county, but <span class="link"><a
+    href="https://example.org/news/poll-voss-drop">has dropped in recent polls</a></span>,
+    notably among the county's younger voters who make up about 40% of the electorate.</p>
+    <p>Volunteers said the race remains wide open with three weeks to go before the vote.</p>
+    </article><footer>Copyright Gazette.</footer></body></html>"""
+    write(tmp_path / "page.html", html)
+    (art,) = load_corpus([tmp_path]).articles
+    assert "especially high for Clara Voss." in art.text
+    assert "but has dropped in recent polls, notably" in art.text
+    assert "Sports" not in art.text and "Copyright" not in art.text
+
+
 def test_jsonl_one_article_per_line(tmp_path: Path) -> None:
     rows = [
         {"id": "x", "title": "X", "text": "Alpha beta gamma.", "url": "https://e.org/x"},
