@@ -418,7 +418,11 @@ def eval_assistant(
         sources = [str(folder / "corpus.jsonl")]
     if not sources:
         return None
-    target = index_dir or data_dir / "eval-index" / f"{folder.name}-{model}"
+    # a SQuAD-style folder is named by its folder, a questions file of its own (eval/pages.jsonl)
+    # by its name
+    own_file = questions.is_file() and questions.name != "questions.jsonl"
+    name = questions.stem if own_file else folder.name
+    target = index_dir or data_dir / "eval-index" / f"{name}-{model}"
     return Assistant.ensure(sources, target, model=model, progress=progress, **kwargs)
 
 
@@ -431,6 +435,11 @@ SHARED_SETS = {
     "new_wiki": ("datasets/squadshifts/new_wiki_v1.0.json", "test"),
     "reddit": ("datasets/squadshifts/reddit_v1.0.json", "test"),
 }
+
+
+# sets whose questions are in eval/ and whose articles are read from QA_SHARED_DIR: ``pages`` asks
+# about ten real news web pages, indexed from their HTML (menus, ads and all) as a newsroom's would be
+PAGE_SETS = {"pages": "pages/news-html"}
 
 
 # a set whose articles are partly training data: only its held-out articles are evaluated
@@ -449,13 +458,26 @@ def held_out_article(title: str) -> bool:
 
 
 def set_names() -> list[str]:
-    return [*BUNDLED_SETS, *SHARED_SETS, *HELD_OUT_SETS]
+    return [*BUNDLED_SETS, *PAGE_SETS, *SHARED_SETS, *HELD_OUT_SETS]
+
+
+def set_articles(name: str, shared_dir: Path) -> list[Path]:
+    """The articles a named set is asked of when they are neither the bundled corpus nor a
+    ``corpus.jsonl`` beside its questions: for a ``PAGE_SETS`` set, its web pages in
+    ``shared_dir``; none for the others."""
+    if name not in PAGE_SETS:
+        return []
+    folder = shared_dir / PAGE_SETS[name]
+    pages = sorted(folder.glob("*.html"))
+    if not pages:
+        raise InputFileError(f"the eval set {name!r} needs the web pages in {folder}: none found")
+    return pages
 
 
 def resolve_set(name: str, eval_dir: Path, shared_dir: Path, work_dir: Path) -> Path:
     """The questions file or folder of a named set. A SQuAD-format JSON file (squadshifts) is
     converted once into a folder under ``work_dir`` (corpus, paragraphs and questions JSONL)."""
-    if name in BUNDLED_SETS:
+    if name in BUNDLED_SETS or name in PAGE_SETS:
         path = eval_dir / f"{name}.jsonl"
         if not path.is_file():
             raise InputFileError(f"the eval set {name!r} is missing: no {path}")

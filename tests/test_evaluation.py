@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from qa.config import Settings
 from qa.errors import InputFileError
 from qa.evaluation import (
     EvalItem,
@@ -20,9 +21,12 @@ from qa.evaluation import (
     held_out_article,
     load_eval_set,
     resolve_set,
+    set_articles,
 )
+from qa.ingest.corpus import load_corpus
 from qa.surfaces.cli import main
 from qa.types import Answer
+from tests.helpers import ROOT
 
 CONTEXT = "Lake Orva freezes every January. Its ice is 40 centimetres thick."
 
@@ -113,6 +117,38 @@ def test_eval_cli_rejects_an_unknown_set(tmp_path: Path, monkeypatch: pytest.Mon
     res = CliRunner().invoke(main, ["eval", "--set", "nope"])
     assert res.exit_code == 1
     assert "unknown eval set 'nope'" in res.output
+
+
+def test_the_pages_set_is_asked_of_the_web_pages_in_the_shared_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = resolve_set("pages", ROOT / "eval", tmp_path, tmp_path)
+    items = load_eval_set(path)
+    assert path.name == "pages.jsonl" and len(items) == 61
+    assert sum(not i.answerable for i in items) == 10 and all(i.split == "pages" for i in items)
+    with pytest.raises(InputFileError, match=r"needs the web pages in .*news-html"):
+        set_articles("pages", tmp_path)
+    folder = tmp_path / "pages" / "news-html"
+    folder.mkdir(parents=True)
+    for name in ("b.html", "a.html", "notes.txt"):
+        (folder / name).write_text("<html></html>", encoding="utf-8")
+    assert [p.name for p in set_articles("pages", tmp_path)] == ["a.html", "b.html"]
+    assert set_articles("questions", tmp_path) == []  # the bundled corpus answers it
+    monkeypatch.setenv("QA_SHARED_DIR", str(tmp_path / "elsewhere"))
+    res = CliRunner().invoke(main, ["eval", "--set", "pages"])
+    assert res.exit_code == 1 and "needs the web pages in" in res.output
+
+
+PAGES = Settings().shared_dir / "pages" / "news-html"
+
+
+@pytest.mark.skipif(not PAGES.is_dir(), reason=f"no {PAGES}")
+def test_every_pages_answer_is_in_its_page_as_indexed() -> None:
+    texts = {a.id: a.text for a in load_corpus(sorted(PAGES.glob("*.html"))).articles}
+    assert len(texts) == 10
+    for item in load_eval_set(ROOT / "eval" / "pages.jsonl"):
+        for gold in item.answers:
+            assert any(gold in texts[a] for a in item.article_ids), (item.id, gold)
 
 
 def _record(answerable: bool, rank: int | None, confidence: float) -> EvalRecord:

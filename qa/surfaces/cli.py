@@ -442,9 +442,9 @@ def batch_cmd(
     "--set",
     "sets",
     multiple=True,
-    help="A named set (repeatable): questions, heldout…heldout5, offtopic, squad2-dev-5, "
-    "amazon_reviews (its held-out quarter), squad2-test-10, new_wiki, reddit. Prints one "
-    "summary table.",
+    help="A named set (repeatable): questions, heldout…heldout5, offtopic, pages (ten real "
+    "news web pages), squad2-dev-5, amazon_reviews (its held-out quarter), squad2-test-10, "
+    "new_wiki, reddit. Prints one summary table.",
 )
 @index_dir_option
 @click.option(
@@ -477,7 +477,14 @@ def eval_cmd(
 ) -> None:
     """Evaluate on QUESTIONS (the bundled benchmark by default, or a SQuAD-style folder), or on
     named sets with --set."""
-    from qa.evaluation import evaluate, format_summary, format_table, load_eval_set, resolve_set
+    from qa.evaluation import (
+        evaluate,
+        format_summary,
+        format_table,
+        load_eval_set,
+        resolve_set,
+        set_articles,
+    )
 
     settings = _settings()
     eval_dir = EVAL_DIR
@@ -494,7 +501,8 @@ def eval_cmd(
             items = [i for i in items if i.split == split]
             if not items:
                 raise QAError(f"no questions with split {split!r} in {path}")
-        assistant = _eval_assistant(path, index_dir, corpus, model, quiet)
+        articles = corpus or tuple(set_articles(name, settings.shared_dir))
+        assistant = _eval_assistant(path, index_dir, articles, model, quiet)
         report = evaluate(assistant, items, progress=not quiet)
         rows.append((name or str(path), assistant.reader.model.name, report.summary()))
         reports.append(report)
