@@ -170,7 +170,7 @@ def article_from_html(raw: str, default_id: str, where: str) -> Article:
         raise ArticleProblem(f"HTML needs trafilatura: {err}") from err
     # trafilatura's balanced setting: favor_precision drops links wrapped in an element of their
     # own (``<span class="link"><a>Joe Biden</a></span>``) and leaves "especially high for ."
-    # in the sentence (docs/ingestion in docs/benchmarks.md, "Ten real news pages")
+    # in the sentence (docs/benchmarks.md, "Ten real news pages")
     doc = trafilatura.bare_extraction(
         raw, with_metadata=True, include_comments=False, include_tables=False
     )
