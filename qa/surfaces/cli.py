@@ -736,7 +736,7 @@ def train_embedder_cmd(
 ) -> None:
     """The embedder: all-MiniLM-L6-v2 fine-tuned on SQuAD 1.1 so that a question lies near the
     sentence answering it (resumes from the last checkpoint); export to int8 ONNX. Then run
-    `qa train calibrate --read 3` and rebuild the indexes."""
+    `qa train calibrate` as the reader's model card gives it and rebuild the indexes."""
     import logging
 
     from qa.embed.trained import trained_dir

@@ -236,8 +236,8 @@ def write_card(folder: Path) -> Path:
         f"{man.get('train_minutes', '?')} minutes of training.",
         "",
         "The reader's `params.json` (first stage, ranker, calibrator, threshold) is fitted on this",
-        "embedder's vectors: after retraining, run `qa train calibrate --read 3` and rebuild the",
-        "indexes (`qa index`).",
+        "embedder's vectors: after retraining, run `qa train calibrate` as the reader's model",
+        "card gives it (`qa/read/models/reader/README.md`) and rebuild the indexes (`qa index`).",
         "",
     ]
     if figures:
