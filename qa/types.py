@@ -63,6 +63,9 @@ class Passage:
     n_tokens: int = 0
 
 
+QUOTATION_MARKS = frozenset('"“”„«»')
+
+
 @dataclass(frozen=True)
 class Citation:
     n: int
@@ -86,6 +89,18 @@ class Citation:
         if self.in_story is None:
             del out["in_story"]
         return out
+
+    @property
+    def has_quote_marks(self) -> bool:
+        """Whether the quote holds double quotation marks of its own (a speaker's words, often
+        opened in one sentence and closed in another): surfaces then show it without marks of
+        their own around it, which would double or unbalance them (““Gangs …”)."""
+        return any(ch in QUOTATION_MARKS for ch in self.quote)
+
+    def in_marks(self, shown: str) -> str:
+        """``shown`` (this quote as a surface shows it: marked up, escaped) inside quotation
+        marks, unless the quote has its own."""
+        return shown if self.has_quote_marks else f"“{shown}”"
 
     def quote_parts(self) -> tuple[str, str, str]:
         """The quote as (before, short answer, after); the short answer is "" when there is

@@ -303,7 +303,7 @@ def render_answer(answer: Any) -> str:
         lines = [answer.message or "Not found in these articles."]
         if answer.related:
             lines.append("Closest passages (not an answer):")
-            lines += [f"“{c.quote}” [{c.n}]" for c in answer.related]
+            lines += [f"{c.in_marks(c.quote)} [{c.n}]" for c in answer.related]
             lines += ["", *(_source_line(c) for c in answer.related)]
         return "\n".join(lines)
     lines = []
@@ -312,7 +312,7 @@ def render_answer(answer: Any) -> str:
     for c in answer.citations:
         before, short, after = c.quote_parts()
         quote = f"{before}**{short}**{after}" if short else c.quote
-        lines.append(f"“{quote}” [{c.n}]")
+        lines.append(f"{c.in_marks(quote)} [{c.n}]")
     lines.append("")
     lines += [_source_line(c) for c in answer.citations]
     lines.append(f"confidence {answer.confidence:.2f}")

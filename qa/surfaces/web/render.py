@@ -46,10 +46,11 @@ def _marker(c: Any) -> str:
 
 
 def _quote_html(c: Citation) -> str:
+    """The quote, its short answer in ``<mark>``, inside quotation marks unless it has its
+    own."""
     before, short, after = c.quote_parts()
-    if short:
-        return f"{esc(before)}<mark>{esc(short)}</mark>{esc(after)}"
-    return esc(c.quote)
+    text = f"{esc(before)}<mark>{esc(short)}</mark>{esc(after)}" if short else esc(c.quote)
+    return c.in_marks(text)
 
 
 def answer_html(answer: Answer) -> str:
@@ -76,7 +77,7 @@ def answer_html(answer: Answer) -> str:
     if answer.short_answer and not answer.conflict:
         parts.append(f'<p class="qa-short"><strong>{esc(answer.short_answer)}</strong></p>')
     for c in answer.citations:
-        parts.append(f'<blockquote class="qa-quote">“{_quote_html(c)}” {_marker(c)}</blockquote>')
+        parts.append(f'<blockquote class="qa-quote">{_quote_html(c)} {_marker(c)}</blockquote>')
     items = [_source_item(c) for c in answer.citations]
     parts.append(
         f'<details class="qa-sources"><summary>Sources ({len(answer.citations)})</summary>'
@@ -100,7 +101,7 @@ def _source_item(c: Citation) -> str:
         f'<li class="qa-source"><span class="qa-n">[{c.n}]</span> <strong>{title}</strong>'
         + (f' <span class="qa-meta">{meta}</span>' if meta else "")
         + where
-        + f'<br><q class="qa-source-quote">{_quote_html(c)}</q></li>'
+        + f'<br><span class="qa-source-quote">{_quote_html(c)}</span></li>'
     )
 
 

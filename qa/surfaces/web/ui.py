@@ -43,7 +43,7 @@ CSS = """
 .qa-answer ol.qa-source-list { list-style: none; padding-left: 0; margin: .4em 0; }
 .qa-answer li.qa-source { margin: .4em 0; }
 .qa-answer .qa-meta { color: #6b7280; font-size: .9em; }
-.qa-answer q.qa-source-quote { display: block; font-size: .92em; margin-top: .15em; }
+.qa-answer .qa-source-quote { display: block; font-size: .92em; margin-top: .15em; }
 .qa-abstain p { font-style: italic; }
 .qa-error p { color: #b91c1c; }
 #qa-title h1 { margin: .2em 0 0 0; font-size: 1.5em; }

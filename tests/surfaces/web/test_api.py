@@ -21,6 +21,7 @@ from qa.ingest.corpus import load_corpus
 from qa.pipeline import Assistant
 from qa.read import ReaderParams
 from qa.read.model import default_model
+from qa.surfaces.cli import render_answer
 from qa.surfaces.web.app import create_app
 from qa.surfaces.web.examples import example_questions
 from qa.surfaces.web.live import LiveAssistant
@@ -333,6 +334,33 @@ def test_answer_html_abstention_and_escaping_helpers() -> None:
     assert esc("<a href='x'>") == "&#60;a href&#61;&#39;x&#39;&#62;"
     assert safe_url("data:text/html,hi") == ""
     assert safe_url("https://ok.example/") == "https://ok.example/"
+
+
+def _quoted(quote: str, short: str) -> Answer:
+    at = quote.index(short)
+    c = Citation(1, "a", "T", "", "", "", "", quote, 0, len(quote), at, at + len(short))
+    return Answer(
+        id="1",
+        question="q",
+        answer=quote,
+        short_answer=short,
+        abstained=False,
+        confidence=0.9,
+        citations=(c,),
+    )
+
+
+def test_a_quote_with_its_own_quotation_marks_is_not_wrapped_in_more() -> None:
+    speech = answer_html(_quoted("“Gangs have been driven from the airport,” he said.", "airport"))
+    assert "““" not in speech and "””" not in speech
+    assert speech.count("“Gangs") == 2  # the blockquote and the source list, each once
+    plain = answer_html(_quoted("The airport reopened in May.", "May"))
+    assert plain.count("“The airport reopened in <mark>May</mark>.”") == 2
+    assert "<q" not in plain  # a <q> would add the browser's marks too
+    assert render_answer(_quoted("“We won,” she said.", "won")).startswith(
+        "“We **won**,” she said."
+    )
+    assert render_answer(_quoted("We won.", "won")).startswith("“We **won**.”")
 
 
 def test_examples(tiny_assistant: Assistant, tmp_path: Path) -> None:
