@@ -428,7 +428,16 @@ def eval_assistant(
 
 # -- named sets ------------------------------------------------------------------------------------
 
-BUNDLED_SETS = ("questions", "heldout", "heldout2", "heldout3", "heldout4", "heldout5", "offtopic")
+BUNDLED_SETS = (
+    "questions",
+    "heldout",
+    "heldout2",
+    "heldout3",
+    "heldout4",
+    "heldout5",
+    "offtopic",
+    "followups",
+)
 SHARED_SETS = {
     "squad2-dev-5": ("benchmarks/squad2-dev-5", "validation"),
     "squad2-test-10": ("benchmarks/squad2-test-10", "test"),
@@ -439,7 +448,7 @@ SHARED_SETS = {
 
 # sets whose questions are in eval/ and whose articles are read from QA_SHARED_DIR: ``pages`` asks
 # about ten real news web pages, indexed from their HTML (menus, ads and all) as a newsroom's would be
-PAGE_SETS = {"pages": "pages/news-html"}
+PAGE_SETS = {"pages": "pages/news-html", "pages-followups": "pages/news-html"}
 
 
 # a set whose articles are partly training data: only its held-out articles are evaluated

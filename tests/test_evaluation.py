@@ -143,10 +143,29 @@ PAGES = Settings().shared_dir / "pages" / "news-html"
 
 
 @pytest.mark.skipif(not PAGES.is_dir(), reason=f"no {PAGES}")
-def test_every_pages_answer_is_in_its_page_as_indexed() -> None:
+@pytest.mark.parametrize("name", ["pages.jsonl", "pages-followups.jsonl"])
+def test_every_pages_answer_is_in_its_page_as_indexed(name: str) -> None:
     texts = {a.id: a.text for a in load_corpus(sorted(PAGES.glob("*.html"))).articles}
     assert len(texts) == 10
-    for item in load_eval_set(ROOT / "eval" / "pages.jsonl"):
+    for item in load_eval_set(ROOT / "eval" / name):
+        for gold in item.answers:
+            assert any(gold in texts[a] for a in item.article_ids), (item.id, gold)
+
+
+@pytest.mark.parametrize("name", ["followups.jsonl", "pages-followups.jsonl"])
+def test_the_follow_up_sets_are_conversations_with_answerable_and_unanswerable_turns(
+    name: str,
+) -> None:
+    items = load_eval_set(ROOT / "eval" / name)
+    assert len(items) == 40 and len({i.id for i in items}) == 40
+    assert sum(not i.answerable for i in items) == 16
+    assert all(1 <= len(i.history) <= 3 for i in items)
+    assert all(bool(i.answers) == i.answerable == bool(i.article_ids) for i in items)
+
+
+def test_every_follow_up_answer_is_in_its_bundled_article() -> None:
+    texts = {a.id: a.text for a in load_corpus([ROOT / "corpus"]).articles}
+    for item in load_eval_set(ROOT / "eval" / "followups.jsonl"):
         for gold in item.answers:
             assert any(gold in texts[a] for a in item.article_ids), (item.id, gold)
 
