@@ -209,7 +209,11 @@ class Assistant:
                 first = self.retriever.search(info.query, qvec, k=k, filters=story)
                 seen = {h.passage for h in first}
                 hits = first + [h for h in hits if h.passage not in seen]
-        answer = self.reader.read(info, qvec, hits, answer_id=answer_id, prefer=prefer)
+        # a follow-up read in context is also scored as asked (LearnedReader.candidates)
+        asked_vec = self._encode([info.text])[0] if info.in_context else None
+        answer = self.reader.read(
+            info, qvec, hits, answer_id=answer_id, prefer=prefer, asked_vec=asked_vec
+        )
         return _with_timing(answer, t0)
 
     def ask_many(

@@ -54,6 +54,12 @@ class QuestionInfo:
     reply: str = ""
     referent: str = ""  # who "he" or "she" is, when the previous answer says so
 
+    @property
+    def in_context(self) -> bool:
+        """Whether the reader reads this question followed by the conversation's context (a
+        follow-up not resolved to stand on its own)."""
+        return self.followup and not self.referent
+
 
 def validate_question(question: Any) -> str:
     if not isinstance(question, str):

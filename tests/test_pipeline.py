@@ -191,6 +191,68 @@ def test_a_resolved_follow_up_is_not_crowded_out_by_the_question_before_it(
     assert not ans.abstained and ans.short_answer == "300", ans.message
 
 
+PORT = """---
+id: port
+title: "Velm port traffic falls after the storm"
+---
+The port of Velm handled 1.2 million ferry passengers in 2023, its busiest year.
+Traffic fell to 900,000 passengers in 2024, after the January storm closed two piers.
+The harbour authority blames the closures and higher fuel prices for the drop.
+"""
+
+
+@pytest.fixture(scope="module")
+def velm(make_assistant) -> Assistant:  # type: ignore[no-untyped-def]
+    return make_assistant({"harbour.md": HARBOUR, "port.md": PORT})
+
+
+@pytest.mark.parametrize(
+    ("previous", "question"),
+    [
+        ("How much will the pier repairs cost?", "Who will pay for them?"),
+        ("How many dock workers have lost their jobs?", "How much were they paid?"),
+        ("How many ferry passengers did the port of Velm handle in 2023?", "And in 2022?"),
+    ],
+)
+def test_a_follow_up_the_articles_do_not_answer_is_not_answered_with_the_earlier_answer(
+    velm: Assistant, previous: str, question: str
+) -> None:
+    # read only beside the earlier question, the sentence that answered it read as relevant to
+    # the follow-up too: "4 million euros" (0.37), "300" (0.64), "1.2 million" (0.82)
+    ans = velm.ask(question, history=[previous])
+    assert ans.abstained, (ans.answer, ans.confidence)
+
+
+@pytest.mark.parametrize(
+    ("previous", "question", "expected"),
+    [
+        (
+            "How many ferry passengers did the port of Velm handle in 2023?",
+            "And in 2024?",
+            "900,000",
+        ),
+        ("How much will the pier repairs cost?", "And when will the north pier reopen?", "summer"),
+    ],
+)
+def test_an_elliptical_follow_up_is_answered_from_its_own_sentence(
+    velm: Assistant, previous: str, question: str, expected: str
+) -> None:
+    # scored by the first stage only against the earlier question too, the sentence that answered
+    # it came first and the follow-up's own was never read (1.2 million; abstained)
+    ans = velm.ask(question, history=[previous])
+    assert not ans.abstained and expected in ans.answer, (ans.answer, ans.confidence)
+    check_quotes(velm, ans)
+
+
+def test_a_follow_up_read_in_context_is_also_read_as_asked() -> None:
+    plain = analyze_question("How many pupils?", None)
+    assert not plain.in_context
+    info = analyze_question("And in 2024?", ["How many passengers did the port handle in 2023?"])
+    assert info.in_context and info.read_as.startswith("And in 2024? How many passengers")
+    resolved = analyze_question("What did he say?", ["Which mayor did they meet?"], "Tomas Brandt")
+    assert resolved.followup and not resolved.in_context  # it stands on its own
+
+
 def test_a_follow_up_whose_person_is_resolved_is_read_and_searched_on_its_own() -> None:
     info = analyze_question(
         "What did he say?", ["Which mayor did the governor meet?"], "Tomas Brandt"

@@ -34,13 +34,16 @@ SPURIOUS_CONFLICTS = 1
 # embedder and the read gap 0.633, 0.733, 0.533, 0.900, 0.700 (pooled 0.700), reader model v4
 # 0.633, 0.700, 0.533, 0.800, 0.733 (pooled 0.680), v5 0.700, 0.700, 0.567, 0.833, 0.700 (pooled
 # 0.700; docs/benchmarks.md), 0.733, 0.733, 0.567, 0.833, 0.700 (pooled 0.713) since a follow-up
-# resolved to a person is searched alone.
+# resolved to a person is searched alone, 0.733, 0.767, 0.567, 0.833, 0.733 (pooled 0.727) since
+# a follow-up is judged as asked and in context. The follow-ups written blind on 2026-12-06
+# (eval/followups.jsonl): 0.625 blind, 0.800 since.
 HELDOUT_FLOORS = {
     "heldout.jsonl": 0.70,
-    "heldout2.jsonl": 0.70,
+    "heldout2.jsonl": 0.73,
     "heldout3.jsonl": 0.53,
     "heldout4.jsonl": 0.76,
-    "heldout5.jsonl": 0.66,
+    "heldout5.jsonl": 0.70,
+    "followups.jsonl": 0.77,
 }
 
 
@@ -158,15 +161,22 @@ def test_held_out_sets_do_not_regress(name: str, bundled_assistant: Assistant) -
 
 PAGES = Settings().shared_dir / "pages" / "news-html"
 # the ten real news pages (eval/pages.jsonl), first measured 2026-12-05: 49 of 61 handled right
-# (0.803: 40 of 51 answered right, 9 of 10 unanswerable ones refused)
-PAGES_FLOOR = 0.77
+# (0.803: 40 of 51 answered right, 9 of 10 unanswerable ones refused); follow-ups on them
+# (eval/pages-followups.jsonl), written blind 2026-12-06: 0.575 blind, 0.775 since a follow-up is
+# judged as asked and in context
+PAGES_FLOORS = {"pages.jsonl": 0.77, "pages-followups.jsonl": 0.75}
+
+
+@pytest.fixture(scope="module")
+def pages_assistant(make_assistant) -> Assistant:  # type: ignore[no-untyped-def]
+    return make_assistant(
+        {p.name: p.read_text(encoding="utf-8") for p in sorted(PAGES.glob("*.html"))}
+    )
 
 
 @pytest.mark.skipif(not PAGES.is_dir(), reason=f"no {PAGES}")
-def test_the_real_news_pages_do_not_regress(make_assistant) -> None:  # type: ignore[no-untyped-def]
-    assistant = make_assistant(
-        {p.name: p.read_text(encoding="utf-8") for p in sorted(PAGES.glob("*.html"))}
-    )
-    report = evaluate(assistant, load_eval_set(BENCHMARK.parent / "pages.jsonl"))
+@pytest.mark.parametrize("name", sorted(PAGES_FLOORS))
+def test_the_real_news_pages_do_not_regress(name: str, pages_assistant: Assistant) -> None:
+    report = evaluate(pages_assistant, load_eval_set(BENCHMARK.parent / name))
     wrong = [r.item.id for r in report.records if not r.correct]
-    assert report.summary()["correct"] >= PAGES_FLOOR, wrong
+    assert report.summary()["correct"] >= PAGES_FLOORS[name], wrong

@@ -46,6 +46,13 @@ class Reading:
     end: int
 
 
+def blend(as_asked: Reading, in_context: Reading) -> Reading:
+    """One sentence's reading for a follow-up read twice: its relevance the mean of the two
+    readings', its short answer the one read as asked (what the follow-up itself asks for)."""
+    relevance = (as_asked.relevance + in_context.relevance) / 2
+    return Reading(relevance, as_asked.span_score, as_asked.start, as_asked.end)
+
+
 class ReaderModel:
     """Loads the ONNX model once; :meth:`read` scores pairs. Thread-safe.
 

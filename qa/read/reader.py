@@ -35,7 +35,7 @@ from qa.index.store import Index
 from qa.ingest.text import analyze
 from qa.questions import QuestionInfo
 from qa.read.figures import is_figure, parse_figure
-from qa.read.model import ReaderModel, Reading, default_model, model_dir
+from qa.read.model import ReaderModel, Reading, blend, default_model, model_dir
 from qa.read.scorer import LinearScorer
 from qa.retrieve.hybrid import Hit
 from qa.types import NOT_FOUND_MESSAGE, Answer, Citation, Sentence
@@ -172,10 +172,22 @@ class LearnedReader:
         return got
 
     def candidates(
-        self, query: str, qvec: np.ndarray, hits: Sequence[Hit], *, top: bool = True
+        self,
+        query: str,
+        qvec: np.ndarray,
+        hits: Sequence[Hit],
+        *,
+        top: bool = True,
+        asked: tuple[str, np.ndarray] | None = None,
     ) -> list[Candidate]:
         """Every sentence of the top passages (all of ``hits`` with ``top=False``),
-        first-stage scored, best first."""
+        first-stage scored, best first.
+
+        ``asked`` (a follow-up read in context: the question as asked and its vector): each
+        sentence's first-stage logit is the mean of its logits against ``query`` (the question
+        with the conversation's context) and against the question as asked, as the model's
+        reading is (:meth:`read_candidates`): scored against the context alone, the sentences
+        that answered the earlier question come first and the follow-up's own are never read."""
         passage: dict[int, float] = {}
         for hit in hits[: self.params.passages] if top else hits:
             for sid in self.index.passages[hit.passage].sentences:
@@ -183,16 +195,29 @@ class LearnedReader:
         if not passage:
             return []
         sids = list(passage)
+        out = [
+            Candidate(sid, d, passage[sid], lex) for sid, d, lex in self._match(query, qvec, sids)
+        ]
+        for c in out:
+            c.first = self.params.first_stage.logit(c.values())
+        if asked is not None:
+            for c, (_, d, lex) in zip(out, self._match(*asked, sids), strict=True):
+                as_asked = Candidate(c.sid, d, c.passage, lex)
+                c.first = (c.first + self.params.first_stage.logit(as_asked.values())) / 2
+        out.sort(key=lambda c: -c.first)
+        return out
+
+    def _match(
+        self, query: str, qvec: np.ndarray, sids: list[int]
+    ) -> list[tuple[int, float, float]]:
+        """Each sentence's cosine with ``qvec`` and share of ``query``'s terms it holds."""
         dense = self.index.sentence_vectors[sids] @ qvec.reshape(-1)
         qterms = set(analyze(query))
         out = []
         for sid, d in zip(sids, dense, strict=True):
             terms = self._sentence_terms(sid)
             lexical = len(qterms & terms) / len(qterms) if qterms else 0.0
-            c = Candidate(sid, float(d), passage[sid], lexical)
-            c.first = self.params.first_stage.logit(c.values())
-            out.append(c)
-        out.sort(key=lambda c: -c.first)
+            out.append((sid, float(d), lexical))
         return out
 
     def _ranked(self, cands: list[Candidate]) -> list[Candidate]:
@@ -203,13 +228,23 @@ class LearnedReader:
 
     def read_candidates(self, info: QuestionInfo, cands: Sequence[Candidate]) -> None:
         """The model's reading of each candidate, stored on it. The question is
-        read first, then a follow-up's context (``info.read_as``)."""
+        read first, then a follow-up's context (``info.read_as``).
+
+        A follow-up read with its context is read as asked too, and the two readings blended
+        (:func:`~qa.read.model.blend`): with the earlier questions beside it, a sentence that
+        answers one of them reads as relevant ("Who paid it?" after "How much has been
+        disbursed?" got the sum); as asked, it lacks what it leans on ("And Friday's?")
+        (docs/benchmarks.md, "Follow-ups")."""
         if not cands:
             return
         question = info.read_as or info.query
         sents = [self.index.sentences[c.sid] for c in cands]
         titles = [self.index.article(s.article_id).title for s in sents]
-        readings = self.model.read(question, titles, [s.text for s in sents])
+        texts = [s.text for s in sents]
+        readings = self.model.read(question, titles, texts)
+        if info.in_context:
+            alone = self.model.read(info.text, titles, texts)
+            readings = [blend(a, r) for a, r in zip(alone, readings, strict=True)]
         for c, reading in zip(cands, readings, strict=True):
             c.reading = reading
 
@@ -221,10 +256,12 @@ class LearnedReader:
         hits: Sequence[Hit],
         answer_id: str = "",
         prefer: frozenset[str] = frozenset(),
+        asked_vec: np.ndarray | None = None,
     ) -> Answer:
         """Answer from the retrieved passages; ``extra["ranked"]`` lists the sentence ids
         considered, best first (used by evaluation), ``extra["features"]`` what the calibrator
-        saw.
+        saw. ``asked_vec``: for a follow-up read in context (``info.in_context``), the vector of
+        the question as asked (:meth:`candidates`).
 
         ``prefer`` (article ids; a story page's widget): the best few sentences of those articles
         and of the rest are read apart, each judged on its own; the preferred articles' answer
@@ -235,7 +272,8 @@ class LearnedReader:
             hits = [h for h in hits if h.passage in story][:n_hits] + [
                 h for h in hits if h.passage not in story
             ][:n_hits]
-        cands = self.candidates(info.query, qvec, hits, top=not prefer)
+        asked = (info.text, asked_vec) if info.in_context and asked_vec is not None else None
+        cands = self.candidates(info.query, qvec, hits, top=not prefer, asked=asked)
         if prefer:
             groups = [
                 [c for c in cands if self._article_id(c) in prefer],

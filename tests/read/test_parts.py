@@ -13,7 +13,7 @@ import pytest
 
 from qa.read.encoding import encode_pairs, load_tokenizer, second_segment, span_tokens
 from qa.read.figures import is_figure, parse_figure
-from qa.read.model import ModelFileError, ReaderModel, Reading, model_dir
+from qa.read.model import ModelFileError, ReaderModel, Reading, blend, model_dir
 from qa.read.reader import RANK_BY_RELEVANCE, Candidate, ReaderParams, how_many, rank_read
 from qa.read.scorer import LinearScorer
 
@@ -170,3 +170,9 @@ def test_only_candidates_near_the_first_stages_best_are_read() -> None:
     assert how_many([5.0, -3.0], 3, 2.0) == 1  # always the best
     assert how_many([5.0, 4.5, 4.4, 4.3], 3, 2.0) == 3  # never more than ``read``
     assert how_many([], 3, 2.0) == 0
+
+
+def test_a_blended_reading_weighs_both_and_keeps_the_short_answer_read_as_asked() -> None:
+    as_asked = Reading(-1.0, 3.0, 4, 9)
+    in_context = Reading(3.0, 5.0, 0, 2)
+    assert blend(as_asked, in_context) == Reading(1.0, 3.0, 4, 9)
