@@ -5,7 +5,9 @@ together with the question that opened its thread (the last earlier question tha
 own), the question it follows up on, and the names the conversation has used, latest first. When the
 previous question asked for a person and the follow-up says "he" or "she", the pipeline answers
 the previous question to learn who (see :func:`refers_to_answer`) and the follow-up, with that
-name in place of the pronoun, stands on its own: it is searched and read alone.
+name in place of the pronoun, stands on its own: it is searched and read alone. Any other
+follow-up is also judged as asked (:attr:`QuestionInfo.in_context`; see
+``LearnedReader.candidates`` and ``read_candidates``).
 
 May import: ``qa.errors``, ``qa.ingest.text``, ``qa.lexicon``.
 """
