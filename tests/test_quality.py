@@ -35,7 +35,7 @@ SPURIOUS_CONFLICTS = 1
 # 0.633, 0.700, 0.533, 0.800, 0.733 (pooled 0.680), v5 0.700, 0.700, 0.567, 0.833, 0.700 (pooled
 # 0.700; docs/benchmarks.md), 0.733, 0.733, 0.567, 0.833, 0.700 (pooled 0.713) since a follow-up
 # resolved to a person is searched alone, 0.733, 0.767, 0.567, 0.833, 0.733 (pooled 0.727) since
-# a follow-up is judged as asked and in context. The follow-ups written blind on 2026-12-06
+# a follow-up is judged as asked and in context. The follow-ups written blind on 2026-12-05
 # (eval/followups.jsonl): 0.625 blind, 0.800 since.
 HELDOUT_FLOORS = {
     "heldout.jsonl": 0.70,
@@ -162,7 +162,7 @@ def test_held_out_sets_do_not_regress(name: str, bundled_assistant: Assistant) -
 PAGES = Settings().shared_dir / "pages" / "news-html"
 # the ten real news pages (eval/pages.jsonl), first measured 2026-12-05: 49 of 61 handled right
 # (0.803: 40 of 51 answered right, 9 of 10 unanswerable ones refused); follow-ups on them
-# (eval/pages-followups.jsonl), written blind 2026-12-06: 0.575 blind, 0.775 since a follow-up is
+# (eval/pages-followups.jsonl), written blind 2026-12-05: 0.575 blind, 0.775 since a follow-up is
 # judged as asked and in context
 PAGES_FLOORS = {"pages.jsonl": 0.77, "pages-followups.jsonl": 0.75}
 
