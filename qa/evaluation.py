@@ -302,7 +302,13 @@ def judge(assistant: Assistant, item: EvalItem, answer: Answer) -> EvalRecord:
     )
 
 
-def evaluate(assistant: Assistant, items: Sequence[EvalItem], progress: bool = False) -> EvalReport:
+def evaluate(
+    assistant: Assistant, items: Sequence[EvalItem], progress: bool = False, chat: bool = False
+) -> EvalReport:
+    """Ask every item and judge the answers. A follow-up's ``history`` (earlier questions) is
+    given as it is; with ``chat``, as the chat would give it: each earlier question asked in
+    turn, with the conversation so far, and followed by the reply shown (the answer's quote, or
+    the abstention's message)."""
     report = EvalReport()
     iterable: Iterable[EvalItem] = items
     if progress:
@@ -310,9 +316,25 @@ def evaluate(assistant: Assistant, items: Sequence[EvalItem], progress: bool = F
 
         iterable = tqdm(items, desc="evaluating", unit="q")
     for item in iterable:
-        answer = assistant.ask(item.question, list(item.history) or None, id=item.id)
+        history: list[Any] = list(item.history)
+        if chat and history:
+            history = chat_history(assistant, [str(q) for q in item.history])
+        answer = assistant.ask(item.question, history or None, id=item.id)
         report.records.append(judge(assistant, item, answer))
     return report
+
+
+def chat_history(assistant: Assistant, questions: Sequence[str]) -> list[dict[str, str]]:
+    """The {role, content} messages of a chat in which ``questions`` were asked in turn."""
+    messages: list[dict[str, str]] = []
+    for question in questions:
+        reply = assistant.ask(question, messages or None)
+        messages = [
+            *messages,
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": reply.answer or reply.message},
+        ]
+    return messages
 
 
 SUMMARY_COLUMNS = (

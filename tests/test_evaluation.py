@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -17,6 +18,7 @@ from qa.evaluation import (
     EvalRecord,
     confidence_auroc,
     confidence_ece,
+    evaluate,
     format_summary,
     held_out_article,
     load_eval_set,
@@ -199,3 +201,44 @@ def test_summary_table_has_a_row_per_set_and_reader() -> None:
     assert table[2] == "| a | learned | 3 | 0.500 | – | – | – | – | – | – | 12.3 |"
     assert len(table) == 4
     assert np.isfinite(0.5)
+
+
+class _Recorder:
+    """An assistant that records what it is asked; it answers "How …" questions only."""
+
+    index = None  # judging an unanswerable item needs no index
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, Any]] = []
+
+    def ask(self, question: str, history: Any = None, id: str = "") -> Answer:
+        self.calls.append((question, history))
+        if question.startswith("How"):
+            return Answer(id, question, f"A quote for {question}", "", False, 0.9)
+        return Answer(id, question, "", "", True, 0.1, message="Not found in these articles.")
+
+
+def test_chat_mode_gives_a_follow_up_the_replies_the_chat_showed() -> None:
+    item = EvalItem("f1", "And then?", "followup", (), "any", (), False, ("How many?", "Why?"))
+    plain = _Recorder()
+    evaluate(plain, [item])  # type: ignore[arg-type]
+    assert plain.calls == [("And then?", ["How many?", "Why?"])]
+    chat = _Recorder()
+    report = evaluate(chat, [item], chat=True)  # type: ignore[arg-type]
+    first = [
+        {"role": "user", "content": "How many?"},
+        {"role": "assistant", "content": "A quote for How many?"},
+    ]
+    assert chat.calls == [
+        ("How many?", None),
+        ("Why?", first),
+        (
+            "And then?",
+            [
+                *first,
+                {"role": "user", "content": "Why?"},
+                {"role": "assistant", "content": "Not found in these articles."},
+            ],
+        ),
+    ]
+    assert report.records[0].correct  # an unanswerable follow-up, abstained

@@ -464,6 +464,12 @@ def batch_cmd(
     show_default=True,
     help="Embedding model for an index built here.",
 )
+@click.option(
+    "--chat",
+    is_flag=True,
+    help="Give follow-ups their history as the chat does: each earlier question asked in "
+    "turn and followed by its reply.",
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress bars.")
 def eval_cmd(
     questions: Path | None,
@@ -473,6 +479,7 @@ def eval_cmd(
     split: str | None,
     as_json: bool,
     model: str,
+    chat: bool,
     quiet: bool,
 ) -> None:
     """Evaluate on QUESTIONS (the bundled benchmark by default, or a SQuAD-style folder), or on
@@ -503,7 +510,7 @@ def eval_cmd(
                 raise QAError(f"no questions with split {split!r} in {path}")
         articles = corpus or tuple(set_articles(name, settings.shared_dir))
         assistant = _eval_assistant(path, index_dir, articles, model, quiet)
-        report = evaluate(assistant, items, progress=not quiet)
+        report = evaluate(assistant, items, progress=not quiet, chat=chat)
         rows.append((name or str(path), assistant.reader.model.name, report.summary()))
         reports.append(report)
         bars.append(assistant.reader.params.threshold)  # the confidence it answered at
