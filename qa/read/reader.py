@@ -195,29 +195,25 @@ class LearnedReader:
         if not passage:
             return []
         sids = list(passage)
-        out = [
-            Candidate(sid, d, passage[sid], lex) for sid, d, lex in self._match(query, qvec, sids)
-        ]
+        matches = zip(sids, self._match(query, qvec, sids), strict=True)
+        out = [Candidate(sid, d, passage[sid], lex) for sid, (d, lex) in matches]
         for c in out:
             c.first = self.params.first_stage.logit(c.values())
         if asked is not None:
-            for c, (_, d, lex) in zip(out, self._match(*asked, sids), strict=True):
+            for c, (d, lex) in zip(out, self._match(*asked, sids), strict=True):
                 as_asked = Candidate(c.sid, d, c.passage, lex)
                 c.first = (c.first + self.params.first_stage.logit(as_asked.values())) / 2
         out.sort(key=lambda c: -c.first)
         return out
 
-    def _match(
-        self, query: str, qvec: np.ndarray, sids: list[int]
-    ) -> list[tuple[int, float, float]]:
+    def _match(self, query: str, qvec: np.ndarray, sids: list[int]) -> list[tuple[float, float]]:
         """Each sentence's cosine with ``qvec`` and share of ``query``'s terms it holds."""
         dense = self.index.sentence_vectors[sids] @ qvec.reshape(-1)
         qterms = set(analyze(query))
         out = []
         for sid, d in zip(sids, dense, strict=True):
             terms = self._sentence_terms(sid)
-            lexical = len(qterms & terms) / len(qterms) if qterms else 0.0
-            out.append((sid, float(d), lexical))
+            out.append((float(d), len(qterms & terms) / len(qterms) if qterms else 0.0))
         return out
 
     def _ranked(self, cands: list[Candidate]) -> list[Candidate]:
