@@ -18,11 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = ROOT / "eval" / "questions.jsonl"
 
 
-def questions() -> list[dict[str, object]]:
+def questions(path: Path = QUESTIONS) -> list[dict[str, Any]]:
     return [
-        json.loads(line)
-        for line in QUESTIONS.read_text(encoding="utf-8").splitlines()
-        if line.strip()
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
     ]
 
 

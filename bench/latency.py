@@ -10,11 +10,12 @@ import argparse
 import resource
 import time
 
-from _common import HEADER, bench_run, encode_search_floor, pct, questions, row
+from _common import HEADER, ROOT, bench_run, encode_search_floor, pct, questions, row
 
 from qa.config import BUNDLED_CORPUS, BUNDLED_INDEX
 from qa.pipeline import Assistant
 
+FOLLOW_UPS = ROOT / "eval" / "followups.jsonl"
 # distinct variants of each question for the batch measure without repeats
 DISTINCT_PREFIXES = ("", "Tell me: ", "Question: ", "Please say: ", "I wonder: ")
 
@@ -47,6 +48,15 @@ def measure(rounds: int) -> None:
         t = time.perf_counter()
         assistant.ask(q)
         lat.append((time.perf_counter() - t) * 1000)
+
+    # follow-ups (eval/followups.jsonl) with the earlier questions as history: judged as asked
+    # and in context, each is encoded twice and its sentences read twice
+    follow_ups = [(str(q["question"]), list(q["history"])) for q in questions(FOLLOW_UPS)]
+    follow: list[float] = []
+    for question, history in follow_ups * rounds:
+        t = time.perf_counter()
+        assistant.ask(question, history)
+        follow.append((time.perf_counter() - t) * 1000)
 
     many = qs * rounds * 2
     t = time.perf_counter()
@@ -89,6 +99,14 @@ def measure(rounds: int) -> None:
             f"{pct(lat, 95):.1f} ms",
             "≤ 40 ms",
             f"encode+search {pct(floor, 95):.1f} ms",
+        )
+    )
+    print(
+        row(
+            f"follow-up ask p50 / p95 ({len(follow_ups)} with history)",
+            f"{pct(follow, 50):.1f} / {pct(follow, 95):.1f} ms",
+            "",
+            "",
         )
     )
     print(
