@@ -306,9 +306,8 @@ def evaluate(
     assistant: Assistant, items: Sequence[EvalItem], progress: bool = False, chat: bool = False
 ) -> EvalReport:
     """Ask every item and judge the answers. A follow-up's ``history`` (earlier questions) is
-    given as it is; with ``chat``, as the chat would give it: each earlier question asked in
-    turn, with the conversation so far, and followed by the reply shown (the answer's quote, or
-    the abstention's message)."""
+    given as it is; with ``chat``, as the web chat gives it: each earlier question asked in
+    turn, with the conversation so far, and followed by its answer (empty when it abstained)."""
     report = EvalReport()
     iterable: Iterable[EvalItem] = items
     if progress:
@@ -332,7 +331,7 @@ def chat_history(assistant: Assistant, questions: Sequence[str]) -> list[dict[st
         messages = [
             *messages,
             {"role": "user", "content": question},
-            {"role": "assistant", "content": reply.answer or reply.message},
+            {"role": "assistant", "content": reply.answer},
         ]
     return messages
 
