@@ -25,7 +25,7 @@ from qa.index.stale import check_stale, ensure_fresh
 from qa.index.store import Index, load_index
 from qa.ingest.corpus import load_corpus
 from qa.ingest.text import fold
-from qa.questions import QuestionInfo, analyze_question, refers_to_answer
+from qa.questions import QuestionInfo, analyze_question, person_asked_about, refers_to_answer
 from qa.read import LearnedReader, ReaderParams
 from qa.retrieve.hybrid import Filters, HybridRetriever
 from qa.types import Answer
@@ -174,6 +174,9 @@ class Assistant:
         info = analyze_question(question, history)
         if not (info.followup and refers_to_answer(info.text, info.previous)):
             return info
+        named = person_asked_about(info.previous)
+        if named:  # "Who is Garry Conille?": its answer describes him; "he" is the name
+            return analyze_question(question, history, named)
         earlier = [{"role": r, "content": c} for r, c in info.earlier]
         try:
             # one level: the previous question is read with its own history as given

@@ -156,6 +156,24 @@ def asks_for_person(question: str) -> bool:
     )
 
 
+_WHO_IS = re.compile(r"^\s*who\s+(?:is|was)\s+(.+?)\s*\??\s*$", re.IGNORECASE)
+
+
+def person_asked_about(question: str) -> str:
+    """The person a "Who is …?" question names ("Who is Garry Conille?" -> "Garry Conille"): its
+    answer describes them ("Prime Minister"), so a follow-up's "he" or "she" is that person, not
+    the answer. "" when the question does not name whom it asks about, as when it names a role
+    ("Who is Napa County's Public Works Director?": the answer is the person)."""
+    m = _WHO_IS.match(question)
+    if m is None or _CAPS.fullmatch(m.group(1)) is None:
+        return ""
+    subject = m.group(1)
+    role = (
+        re.search(r"['’]s\b", subject) or subject.split()[-1].lower() in lexicon()["person_nouns"]
+    )
+    return "" if role else subject
+
+
 def refers_to_answer(question: str, previous: str) -> bool:
     """Whether "he" or "she" in a follow-up may be the answer to the previous question, which
     asked for a person ("Which prime minister did Ruto meet?" / "What did he say …?")."""

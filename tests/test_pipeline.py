@@ -10,7 +10,7 @@ import pytest
 
 from qa.errors import QuestionError
 from qa.pipeline import Assistant
-from qa.questions import analyze_question, refers_to_answer
+from qa.questions import analyze_question, person_asked_about, refers_to_answer
 from qa.retrieve.hybrid import Filters
 
 
@@ -251,6 +251,34 @@ def test_a_follow_up_read_in_context_is_also_read_as_asked() -> None:
     assert info.in_context and info.read_as.startswith("And in 2024? How many passengers")
     resolved = analyze_question("What did he say?", ["Which mayor did they meet?"], "Tomas Brandt")
     assert resolved.followup and not resolved.in_context  # it stands on its own
+
+
+def test_he_after_who_is_a_name_is_that_person_not_the_answer(
+    make_assistant,  # type: ignore[no-untyped-def]
+) -> None:
+    # the answer to "Who is Tomas Brandt?" describes him ("Mayor"); "he" is Tomas Brandt
+    assistant = make_assistant({"meeting.md": MEETING, "harbour.md": HARBOUR})
+    ans = assistant.ask(
+        "How many dock workers did he say lost their jobs?", ["Who is Tomas Brandt?"]
+    )
+    assert ans.resolved_question.startswith("How many dock workers did Tomas Brandt say")
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("Who is Garry Conille?", "Garry Conille"),
+        ("who was President Ruto", "President Ruto"),
+        ("Who is Napa County's Public Works Director?", ""),  # a role: the answer is the person
+        ("Who is the head of the council?", ""),
+        ("Who is Prime Minister?", ""),
+        ("Who leads the council?", ""),
+    ],
+)
+def test_a_who_is_question_names_its_person_only_when_it_gives_a_name(
+    question: str, named: str
+) -> None:
+    assert person_asked_about(question) == named
 
 
 def test_a_follow_up_whose_person_is_resolved_is_read_and_searched_on_its_own() -> None:
