@@ -25,7 +25,13 @@ from qa.index.stale import check_stale, ensure_fresh
 from qa.index.store import Index, load_index
 from qa.ingest.corpus import load_corpus
 from qa.ingest.text import fold
-from qa.questions import QuestionInfo, analyze_question, person_asked_about, refers_to_answer
+from qa.questions import (
+    QuestionInfo,
+    analyze_question,
+    is_name,
+    person_asked_about,
+    refers_to_answer,
+)
 from qa.read import LearnedReader, ReaderParams
 from qa.retrieve.hybrid import Filters, HybridRetriever
 from qa.types import Answer
@@ -186,8 +192,8 @@ class Assistant:
         qvec = self._encode([prev_info.query])[0]
         prev = self._finish(prev_info, qvec, None, filters, "", time.perf_counter())
         name = prev.short_answer.strip(" ,.;:")
-        if prev.abstained or not name[:1].isupper():
-            return info
+        if prev.abstained or not is_name(name):
+            return info  # no one to put in its place: read in context
         if info.reply and fold(name) not in fold(info.reply):
             return info  # the conversation showed another answer
         return analyze_question(question, history, name)

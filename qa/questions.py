@@ -156,6 +156,17 @@ def asks_for_person(question: str) -> bool:
     )
 
 
+_NAME_WORD = r"[A-Z][\w’'\-]*\.?"  # "Conille", "Archer-Bradshaw", "F.", "Dr."
+_NAME = re.compile(rf"{_NAME_WORD}(?:\s+(?:{_NAME_WORD}|of|de|du|la|al|bin))*")
+
+
+def is_name(text: str) -> bool:
+    """Whether ``text`` reads as one name: capitalised words and initials ("Garry Conille",
+    "Carissa F. Etienne", "Mayor Tomas Brandt"), not a clause or a list that a short answer may
+    also be."""
+    return _NAME.fullmatch(text) is not None
+
+
 _WHO_IS = re.compile(r"^\s*who\s+(?:is|was)\s+(.+?)\s*\??\s*$", re.IGNORECASE)
 
 
@@ -165,7 +176,7 @@ def person_asked_about(question: str) -> str:
     the answer. "" when the question does not name whom it asks about, as when it names a role
     ("Who is Napa County's Public Works Director?": the answer is the person)."""
     m = _WHO_IS.match(question)
-    if m is None or _CAPS.fullmatch(m.group(1)) is None:
+    if m is None or not is_name(m.group(1)):
         return ""
     subject = m.group(1)
     role = (

@@ -10,7 +10,7 @@ import pytest
 
 from qa.errors import QuestionError
 from qa.pipeline import Assistant
-from qa.questions import analyze_question, person_asked_about, refers_to_answer
+from qa.questions import analyze_question, is_name, person_asked_about, refers_to_answer
 from qa.retrieve.hybrid import Filters
 
 
@@ -279,6 +279,23 @@ def test_a_who_is_question_names_its_person_only_when_it_gives_a_name(
     question: str, named: str
 ) -> None:
     assert person_asked_about(question) == named
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Garry Conille", True),
+        ("Carissa F. Etienne", True),
+        ("Dr. Anton Best", True),
+        ("Mayor Tomas Brandt", True),
+        # short answers a who-question may also get; "he" is not put in their place
+        ("Kaieteur News understands that they hiked into the jungle", False),
+        ("Mohamed Irfaan Ali, and UN Secretary-General António Guterres", False),
+        ("the Queen", False),
+    ],
+)
+def test_he_is_replaced_only_by_a_name(text: str, expected: bool) -> None:
+    assert is_name(text) is expected
 
 
 def test_a_follow_up_whose_person_is_resolved_is_read_and_searched_on_its_own() -> None:
