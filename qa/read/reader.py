@@ -228,8 +228,8 @@ class LearnedReader:
 
         A follow-up read with its context is read as asked too, and the two readings blended
         (:func:`~qa.read.model.blend`): with the earlier questions beside it, a sentence that
-        answers one of them reads as relevant ("Who paid it?" after "How much has been
-        disbursed?" got the sum); as asked, it lacks what it leans on ("And Friday's?")
+        answers one of them reads as relevant ("Who paid it?" after "How much of the pledged
+        money has been disbursed?" got the sum); as asked, it lacks what it leans on ("And Friday's?")
         (docs/benchmarks.md, "Follow-ups")."""
         if not cands:
             return
