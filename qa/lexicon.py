@@ -1,7 +1,9 @@
 """The word lists `qa` uses, as data: ``lexicon.json`` beside this module (package data).
 
 * ``person_nouns``: nouns naming a person by role ("which prime minister …" asks for a person),
-  for follow-up resolution (:mod:`qa.questions`);
+  for follow-up resolution (:mod:`qa.questions`); ``context_words``: words that point back
+  to the conversation without a pronoun ("Who else …?", "What other …?"), so a question holding
+  one is a follow-up;
 * ``number_words`` and ``scale_words``: figures written in words, to compare figures across
   sources; ``months`` and ``time_units``: dates and lengths of time, which are not such figures
   (:mod:`qa.read.figures`).

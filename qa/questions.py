@@ -128,9 +128,11 @@ def normalize_history(history: Any) -> list[tuple[str, str]]:
 
 def is_followup(question: str) -> bool:
     """Whether a question leans on the conversation: it opens elliptically ("And …", "What
-    about …"), holds a pronoun, or is a short phrase without a wh-word."""
+    about …"), holds a pronoun or a word such as "else" or "other" (the lexicon's
+    ``context_words``), or is a short phrase without a wh-word."""
     q = question.strip()
-    if _ELLIPSIS.match(q) or _PRONOUNS.search(q):
+    words = {w.lower() for w in re.findall(r"[\w’'\-]+", q)}
+    if _ELLIPSIS.match(q) or _PRONOUNS.search(q) or words & set(lexicon()["context_words"]):
         return True
     return not _WH.search(q) and len(q.split()) <= 5
 

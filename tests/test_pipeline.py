@@ -10,7 +10,13 @@ import pytest
 
 from qa.errors import QuestionError
 from qa.pipeline import Assistant
-from qa.questions import analyze_question, is_name, person_asked_about, refers_to_answer
+from qa.questions import (
+    analyze_question,
+    is_followup,
+    is_name,
+    person_asked_about,
+    refers_to_answer,
+)
 from qa.retrieve.hybrid import Filters
 
 
@@ -296,6 +302,22 @@ def test_a_who_is_question_names_its_person_only_when_it_gives_a_name(
 )
 def test_he_is_replaced_only_by_a_name(text: str, expected: bool) -> None:
     assert is_name(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [
+        ("What did he say?", True),  # a pronoun
+        ("And in 2024?", True),  # an ellipsis
+        ("Who else sent officers?", True),  # a context word (lexicon.json)
+        ("What other countries sent troops?", True),
+        ("the new pier", True),  # a short phrase without a wh-word
+        ("How many officers has Kenya sent to Haiti?", False),
+        ("Who leads the council?", False),
+    ],
+)
+def test_what_leans_on_the_conversation(question: str, expected: bool) -> None:
+    assert is_followup(question) is expected
 
 
 def test_a_follow_up_whose_person_is_resolved_is_read_and_searched_on_its_own() -> None:
