@@ -467,8 +467,9 @@ SHARED_SETS = {
 }
 
 
-# sets whose questions are in eval/ and whose articles are read from QA_SHARED_DIR: ``pages`` asks
-# about ten real news web pages, indexed from their HTML (menus, ads and all) as a newsroom's would be
+# sets whose questions are in eval/ and whose articles are read from QA_SHARED_DIR: ``pages`` and
+# ``pages-followups`` ask about ten real news web pages, indexed from their HTML (menus, ads and
+# all) as a newsroom's would be
 PAGE_SETS = {"pages": "pages/news-html", "pages-followups": "pages/news-html"}
 
 

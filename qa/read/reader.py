@@ -229,8 +229,8 @@ class LearnedReader:
         A follow-up read with its context is read as asked too, and the two readings blended
         (:func:`~qa.read.model.blend`): with the earlier questions beside it, a sentence that
         answers one of them reads as relevant ("Who paid it?" after "How much of the pledged
-        money has been disbursed?" got the sum); as asked, it lacks what it leans on ("And Friday's?")
-        (docs/benchmarks.md, "Follow-ups")."""
+        money has been disbursed?" got the sum); as asked, it lacks what it leans on ("And
+        Friday's?") (docs/benchmarks.md, "Follow-ups")."""
         if not cands:
             return
         question = info.read_as or info.query
@@ -268,7 +268,7 @@ class LearnedReader:
             hits = [h for h in hits if h.passage in story][:n_hits] + [
                 h for h in hits if h.passage not in story
             ][:n_hits]
-        asked = (info.text, asked_vec) if info.in_context and asked_vec is not None else None
+        asked = (info.text, asked_vec) if asked_vec is not None else None
         cands = self.candidates(info.query, qvec, hits, top=not prefer, asked=asked)
         if prefer:
             groups = [

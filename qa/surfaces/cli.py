@@ -443,8 +443,8 @@ def batch_cmd(
     "sets",
     multiple=True,
     help="A named set (repeatable): questions, heldout…heldout5, offtopic, followups, pages "
-    "(ten real news web pages), pages-followups, squad2-dev-5, amazon_reviews (its held-out quarter), squad2-test-10, "
-    "new_wiki, reddit. Prints one summary table.",
+    "(ten real news web pages), pages-followups, squad2-dev-5, amazon_reviews (its held-out "
+    "quarter), squad2-test-10, new_wiki, reddit. Prints one summary table.",
 )
 @index_dir_option
 @click.option(
